@@ -1,0 +1,51 @@
+# One way to run each check. Every target sets up what it needs first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CONFIG ?= development.ini
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install run test test-unit lint format typecheck bench servers clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): service/pyproject.toml client/pyproject.toml requirements-dev.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2]' -e ./client -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)  ## create .venv and install both packages with the dev tools
+
+run: install  ## create a development secret, access file and token if absent, then serve on 127.0.0.1:20080
+	$(BIN)/stats-service --config $(CONFIG) dev-setup
+	$(BIN)/stats-service --config $(CONFIG) serve
+
+servers:  ## install the real servers the integration tests start (Debian: influxdb)
+	@command -v influxd >/dev/null 2>&1 || { \
+	  echo "installing Debian package influxdb"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q influxdb; }
+
+test: install servers  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
+	$(BIN)/python -m pytest
+
+test-unit: install  ## the fast tests only (no servers)
+	$(BIN)/python -m pytest tests/unit tests/contract
+
+lint: install  ## ruff (lint + format check) and mypy strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install servers  ## side-by-side benchmarks; results under benchmarks/results/
+	$(BIN)/python -m benchmarks
+
+clean:  ## remove the virtualenv, caches and local data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,132 @@
+"""The exception tree of stats-service.
+
+Every error a client can cause is one of these; ``api.errors`` maps them to
+HTTP responses of one JSON shape in one place, so routes never build error
+bodies by hand::
+
+    StatsServiceError                 500 internal (never raised for client input)
+    ├── BadRequest                    400 bad_request
+    ├── Unauthorized                  401 unauthorized (+ WWW-Authenticate)
+    ├── Forbidden                     403 forbidden
+    ├── NotFound                      404 not_found
+    ├── PayloadTooLarge               413 payload_too_large
+    ├── UnsupportedMediaType          415 unsupported_media_type
+    ├── InvalidInput                  422 invalid
+    │   └── InvalidEvent              422 invalid_event (names the offending key)
+    ├── ServiceUnavailable            503 unavailable (+ Retry-After)
+    └── ConfigurationError            startup only: bad settings, never a response
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "ConfigurationError",
+    "Forbidden",
+    "InvalidEvent",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceUnavailable",
+    "StatsServiceError",
+    "Unauthorized",
+    "UnsupportedMediaType",
+]
+
+
+class StatsServiceError(Exception):
+    """Base of every stats-service error."""
+
+    status_code: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error asks for."""
+        return {}
+
+
+class BadRequest(StatsServiceError):
+    """The request cannot be parsed at all (bad JSON, bad encoding, bad gzip)."""
+
+    status_code = 400
+    code = "bad_request"
+
+
+class Unauthorized(StatsServiceError):
+    """No usable credentials: missing, malformed, badly signed, expired or revoked token."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Token realm="stats-service"'}
+
+
+class Forbidden(StatsServiceError):
+    """Valid credentials without the scope the operation needs."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(StatsServiceError):
+    """The addressed resource does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(StatsServiceError):
+    """The body (raw or decompressed) or the batch is over a configured limit."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(StatsServiceError):
+    """The body's Content-Type or Content-Encoding is not one we accept."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class InvalidInput(StatsServiceError):
+    """The body parsed but its content breaks a rule (query parameters included)."""
+
+    status_code = 422
+    code = "invalid"
+
+
+class InvalidEvent(InvalidInput):
+    """One event or point breaks the event model; ``key`` names the offending key."""
+
+    code = "invalid_event"
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message, details={"key": key} if key is not None else None)
+        self.key = key
+
+
+class ServiceUnavailable(StatsServiceError):
+    """The service cannot take more work now (e.g. the outbox is full)."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class ConfigurationError(StatsServiceError):
+    """Settings are missing or unsafe; raised at startup, never answered to a client."""

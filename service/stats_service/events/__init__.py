@@ -1,0 +1,1 @@
+"""The event model: validation, normalisation and the mapping to line-protocol points."""
