@@ -1,0 +1,272 @@
+"""The embedded event store: events in one SQLite file, written with group commit.
+
+Each event is one row: the indexed columns ``event_id`` (unique),
+``measurement``, ``time_ns``, ``event`` (the ``event`` tag) and ``uid`` (the
+``uid`` field when it is a string), plus the tags and fields as one orjson
+blob, which keeps ``True``, ``1`` and ``1.0`` apart. Writes go through an
+:class:`~stats_service.storage.sqlite.SQLiteWriter` (one fsync per group of
+concurrent writes); reads use an :class:`~stats_service.storage.sqlite.SQLiteReader`.
+Every value reaches SQL as a bound parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+
+from stats_service.errors import InvalidEvent, ServiceUnavailable
+from stats_service.events.model import Event, FieldValue
+from stats_service.storage.base import EventPage, EventQuery, StoreHealth
+from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter
+
+__all__ = ["EmbeddedStore"]
+
+_log = logging.getLogger(__name__)
+
+_MIGRATIONS: tuple[Migration, ...] = (
+    """
+    CREATE TABLE events (
+        seq         INTEGER PRIMARY KEY,
+        event_id    TEXT    NOT NULL UNIQUE,
+        measurement TEXT    NOT NULL,
+        time_ns     INTEGER NOT NULL,
+        event       TEXT,
+        uid         TEXT,
+        body        BLOB    NOT NULL
+    );
+    CREATE INDEX events_by_time ON events (time_ns, event_id);
+    CREATE INDEX events_by_measurement ON events (measurement, time_ns, event_id);
+    CREATE INDEX events_by_event ON events (event, time_ns, event_id)
+        WHERE event IS NOT NULL;
+    CREATE INDEX events_by_uid ON events (uid, time_ns, event_id)
+        WHERE uid IS NOT NULL;
+    """,
+)
+"""The schema of the events file; ``PRAGMA user_version`` counts the applied steps."""
+
+_INSERT = (
+    "INSERT INTO events (event_id, measurement, time_ns, event, uid, body)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
+)
+_COLUMNS = "event_id, measurement, time_ns, body"
+_SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE event_id = ?"  # noqa: S608 -- constant text
+
+_Row = tuple[str, str, int, bytes]
+
+
+def _decode(row: _Row) -> Event:
+    tags, fields = orjson.loads(row[3])
+    return Event(event_id=row[0], measurement=row[1], time_ns=row[2], tags=tags, fields=fields)
+
+
+def _insert(
+    rows: list[tuple[str, str, int, str | None, str | None, bytes]],
+) -> Callable[[sqlite3.Connection], None]:
+    def unit(conn: sqlite3.Connection) -> None:
+        conn.executemany(_INSERT, rows)
+
+    return unit
+
+
+def _refuse_non_finite(event: Event) -> None:
+    for key, value in event.fields.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidEvent(f"field {key!r} is not a finite number", key=key)
+
+
+def _indexed_uid(fields: dict[str, FieldValue]) -> str | None:
+    uid = fields.get("uid")
+    return uid if isinstance(uid, str) else None
+
+
+def _window_sql(query: EventQuery) -> tuple[str, list[object]]:
+    """The SELECT for one page of ``query`` (``limit + 1`` rows) and its parameters.
+
+    Only fixed fragments are joined into the text; every value is bound. There
+    is one lower bound: ``after`` when it lies inside the window (it then
+    implies ``since``, and SQLite seeks straight to it), else ``since`` (which
+    then implies ``after``). Deep pages thus cost what the first one does.
+    """
+    clauses: list[str]
+    params: list[object]
+    if query.after is not None and query.after[0] >= query.since_ns:
+        clauses = ["(time_ns, event_id) > (?, ?)", "time_ns < ?"]
+        params = [query.after[0], query.after[1], query.until_ns]
+    else:
+        clauses = ["time_ns >= ?", "time_ns < ?"]
+        params = [query.since_ns, query.until_ns]
+    if query.measurement is not None:
+        clauses.append("measurement = ?")
+        params.append(query.measurement)
+    if query.event is not None:
+        clauses.append("event = ?")
+        params.append(query.event)
+    if query.uid is not None:
+        clauses.append("uid = ?")
+        params.append(query.uid)
+    params.append(query.limit + 1)
+    sql = (
+        f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)}"  # noqa: S608 -- fixed fragments only
+        " ORDER BY time_ns, event_id LIMIT ?"
+    )
+    return sql, params
+
+
+class EmbeddedStore:
+    """An :class:`~stats_service.storage.base.EventStore` in one SQLite file.
+
+    ``path`` is the database file (its directory is created on ``open``).
+    ``open`` after ``close`` reopens the same file.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_batch_units: int = 1000,
+        read_connections: int = 4,
+        busy_timeout_seconds: float = 5.0,
+        close_timeout_seconds: float = 10.0,
+    ) -> None:
+        self._path = path
+        self._max_batch_units = max_batch_units
+        self._read_connections = read_connections
+        self._busy_timeout = busy_timeout_seconds
+        self._close_timeout = close_timeout_seconds
+        self._writer: SQLiteWriter | None = None
+        self._reader: SQLiteReader | None = None
+        self._lifecycle = asyncio.Lock()  # open and close never interleave
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file."""
+        return self._path
+
+    @property
+    def writer(self) -> SQLiteWriter:
+        """The group-commit writer (for metrics: ``commits``, ``pending``)."""
+        if self._writer is None:
+            raise ServiceUnavailable("the embedded store is not open")
+        return self._writer
+
+    async def open(self) -> None:
+        """Create the directory and schema if missing; start the writer."""
+        async with self._lifecycle:
+            if self._writer is not None:
+                return
+            writer = SQLiteWriter(
+                self._path,
+                migrations=_MIGRATIONS,
+                thread_name=f"stats-events-writer[{self._path.name}]",
+                max_batch_units=self._max_batch_units,
+                busy_timeout_seconds=self._busy_timeout,
+            )
+
+            def start() -> None:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                writer.open()
+
+            await asyncio.to_thread(start)
+            self._reader = SQLiteReader(
+                self._path,
+                max_connections=self._read_connections,
+                busy_timeout_seconds=self._busy_timeout,
+                thread_name_prefix=f"stats-events-reader[{self._path.name}]",
+            )
+            self._writer = writer
+
+    async def close(self) -> None:
+        """Commit every write already submitted, then release the file."""
+        async with self._lifecycle:
+            writer, reader = self._writer, self._reader
+            self._writer = self._reader = None
+            if writer is not None:
+                drained = await asyncio.to_thread(writer.close, self._close_timeout)
+                if not drained:
+                    _log.warning(
+                        "the writer of %s did not finish within %s s; "
+                        "it finishes in the background",
+                        self._path,
+                        self._close_timeout,
+                    )
+            if reader is not None:
+                await asyncio.to_thread(reader.close)
+
+    async def write(self, events: Sequence[Event]) -> None:
+        """Store ``events`` in one transaction; returns once it is committed.
+
+        Ids already stored (or repeated within ``events``) are skipped: the
+        first version wins. If any event cannot be stored, none of them is; a
+        NaN or infinite field raises ``InvalidEvent`` (JSON cannot keep it).
+        """
+        writer = self.writer
+        if not events:
+            return
+        rows = [
+            (
+                e.event_id,
+                e.measurement,
+                e.time_ns,
+                e.tags.get("event"),
+                _indexed_uid(e.fields),
+                orjson.dumps((e.tags, e.fields)),
+            )
+            for e in events
+        ]
+        for event, row in zip(events, rows, strict=True):
+            if b"null" in row[5]:  # JSON would turn NaN and infinities into null
+                _refuse_non_finite(event)
+        size = sum(len(row[5]) for row in rows)
+        await writer.submit(_insert(rows), size_bytes=size)
+
+    async def get(self, event_id: str) -> Event | None:
+        """The stored event with this id, or None."""
+
+        def read(conn: sqlite3.Connection) -> Event | None:
+            row = conn.execute(_SELECT_ONE, (event_id,)).fetchone()
+            return None if row is None else _decode(row)
+
+        return await self._require_reader().run(read)
+
+    async def query(self, query: EventQuery) -> EventPage:
+        """Events in ``[since_ns, until_ns)`` matching the filters, by ``(time_ns, event_id)``."""
+        if query.limit < 1:
+            raise ValueError("query limit must be at least 1")
+        reader = self._require_reader()
+        if query.since_ns >= query.until_ns:
+            return EventPage(events=[], next_after=None)
+        sql, params = _window_sql(query)
+
+        def read(conn: sqlite3.Connection) -> list[Event]:
+            return [_decode(row) for row in conn.execute(sql, params)]
+
+        events = await reader.run(read)
+        if len(events) <= query.limit:
+            return EventPage(events=events, next_after=None)
+        del events[query.limit :]
+        last = events[-1]
+        return EventPage(events=events, next_after=(last.time_ns, last.event_id))
+
+    async def health(self) -> StoreHealth:
+        """Whether the writer runs and the file answers a read."""
+        writer, reader = self._writer, self._reader
+        if writer is None or reader is None or not writer.running:
+            return StoreHealth(backend="embedded", ok=False, detail="not open")
+        try:
+            await reader.run(lambda conn: conn.execute("SELECT 1 FROM events LIMIT 1").fetchall())
+        except (sqlite3.Error, ServiceUnavailable) as exc:
+            return StoreHealth(backend="embedded", ok=False, detail=f"read failed: {exc}")
+        return StoreHealth(
+            backend="embedded", ok=True, detail=f"sqlite WAL, {writer.pending} writes queued"
+        )
+
+    def _require_reader(self) -> SQLiteReader:
+        if self._reader is None:
+            raise ServiceUnavailable("the embedded store is not open")
+        return self._reader

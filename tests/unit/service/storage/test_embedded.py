@@ -1,0 +1,308 @@
+"""What only the embedded store promises: a file that outlives it, and group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import orjson
+import pytest
+
+from stats_service.events.model import Event
+from stats_service.storage.base import EventQuery
+from stats_service.storage.embedded import EmbeddedStore, _window_sql
+
+T = TypeVar("T")
+
+SAFETY_SECONDS = 10.0
+T0 = 1_700_000_000_000_000_000
+
+
+def run(scenario: Callable[[], Awaitable[T]]) -> T:
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), 30)
+
+    return asyncio.run(bounded())
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    # Polls state another thread changes; there is no asyncio event to await.
+    while not predicate():  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
+
+
+class Gate:
+    """A writer unit that holds the writer thread until released."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        self.entered.set()
+        assert self.release.wait(SAFETY_SECONDS)
+
+    def wait_entered(self) -> None:
+        assert self.entered.wait(SAFETY_SECONDS)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "events.sqlite3"
+
+
+def raw_rows(path: Path) -> list[tuple[str, str, int, str | None, str | None, bytes]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT event_id, measurement, time_ns, event, uid, body FROM events ORDER BY seq"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def test_open_creates_the_directory_and_schema(tmp_path):
+    path = tmp_path / "a" / "b" / "events.sqlite3"
+
+    async def scenario() -> None:
+        store = EmbeddedStore(path)
+        await store.open()
+        await store.close()
+
+    run(scenario)
+    assert path.is_file()
+    assert raw_rows(path) == []
+
+
+def test_events_survive_a_new_store_on_the_same_file(db_path, make_event):
+    events = [make_event(f"e{i}", time_ns=T0 + i, fields={"n": i, "ok": True}) for i in range(3)]
+
+    async def write() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        await store.write(events)
+        await store.close()
+
+    async def read() -> tuple[Event | None, list[Event]]:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            page = await store.query(EventQuery(since_ns=T0, until_ns=T0 + 10, limit=10))
+            return await store.get("e1"), page.events
+        finally:
+            await store.close()
+
+    run(write)
+    one, everything = run(read)
+    assert one == events[1]
+    assert everything == events
+
+
+def test_a_write_is_committed_when_it_returns(db_path, make_event):
+    """Seen from an independent connection the moment ``write`` returns."""
+    event = make_event("now", uid="u-9", fields={"x": 1.0})
+
+    async def scenario() -> list[tuple[str, str, int, str | None, str | None, bytes]]:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            await store.write([event])
+            return raw_rows(db_path)
+        finally:
+            await store.close()
+
+    rows = run(scenario)
+    assert len(rows) == 1
+    event_id, measurement, time_ns, tag, uid, body = rows[0]
+    assert (event_id, measurement, time_ns, tag, uid) == ("now", "analytics", T0, "signup", "u-9")
+    assert orjson.loads(body) == [event.tags, event.fields]
+
+
+def test_only_a_string_uid_fills_the_indexed_column(db_path, make_event):
+    async def scenario() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            await store.write(
+                [make_event("int-uid", uid=7), make_event("no-uid", uid=None, event=None)]
+            )
+        finally:
+            await store.close()
+
+    run(scenario)
+    assert [(row[0], row[3], row[4]) for row in raw_rows(db_path)] == [
+        ("int-uid", "signup", None),
+        ("no-uid", None, None),
+    ]
+
+
+def test_open_is_idempotent(db_path):
+    async def scenario() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        writer = store.writer
+        await store.open()
+        assert store.writer is writer
+        await store.close()
+
+    run(scenario)
+
+
+def test_concurrent_opens_start_one_writer(db_path):
+    async def scenario() -> int:
+        store = EmbeddedStore(db_path)
+        await asyncio.gather(store.open(), store.open(), store.open())
+        writers = [t for t in threading.enumerate() if t.name.startswith("stats-events-writer")]
+        await store.close()
+        return len(writers)
+
+    assert run(scenario) == 1
+
+
+def test_a_newer_schema_is_refused(db_path):
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+
+    async def scenario() -> None:
+        store = EmbeddedStore(db_path)
+        with pytest.raises(sqlite3.DatabaseError, match="newer"):
+            await store.open()
+        assert not (await store.health()).ok
+
+    run(scenario)
+
+
+def test_concurrent_writers_all_land_and_share_commits(db_path, make_event):
+    writers = 64
+
+    async def scenario() -> tuple[int, int]:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            before = store.writer.commits
+            await asyncio.gather(
+                *(
+                    store.write([make_event(f"c{i:02d}", time_ns=T0 + i % 3)])
+                    for i in range(writers)
+                )
+            )
+            page = await store.query(EventQuery(since_ns=T0, until_ns=T0 + 3, limit=1000))
+            return len(page.events), store.writer.commits - before
+        finally:
+            await store.close()
+
+    landed, commits = run(scenario)
+    assert landed == writers
+    # Every write was submitted before the writer could commit most of them.
+    assert 1 <= commits <= writers // 8
+
+
+def test_a_failing_write_does_not_sink_the_others_in_its_group(db_path, make_event):
+    gate = Gate()
+
+    async def scenario() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            held = store.writer.submit(gate)
+            gate.wait_entered()
+            before = store.writer.commits
+            first = asyncio.create_task(store.write([make_event("first")]))
+            # 2**63 does not fit SQLite's INTEGER: the whole write fails, atomically.
+            broken = asyncio.create_task(
+                store.write([make_event("good-part"), make_event("bad", time_ns=2**63)])
+            )
+            last = asyncio.create_task(store.write([make_event("last")]))
+            await asyncio.sleep(0)  # all three are queued behind the gate
+            assert store.writer.pending == 3
+            gate.release.set()
+            await held
+            await first
+            with pytest.raises(OverflowError):
+                await broken
+            await last
+            assert store.writer.commits == before + 2
+            assert await store.get("good-part") is None
+            assert await store.get("first") is not None
+            assert await store.get("last") is not None
+        finally:
+            await store.close()
+
+    run(scenario)
+
+
+def test_close_commits_writes_already_submitted(db_path, make_event):
+    gate = Gate()
+
+    async def scenario() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        writer = store.writer
+        held = writer.submit(gate)
+        gate.wait_entered()
+        writes = [
+            asyncio.create_task(store.write([make_event(f"w{i}", time_ns=T0 + i)]))
+            for i in range(10)
+        ]
+        await asyncio.sleep(0)  # every write is queued behind the gate
+        closing = asyncio.create_task(store.close())
+        await until(lambda: not writer.running)  # close has begun
+        gate.release.set()
+        await closing
+        await held
+        await asyncio.gather(*writes)
+
+    run(scenario)
+    assert [row[0] for row in raw_rows(db_path)] == [f"w{i}" for i in range(10)]
+
+
+def test_health_reports_queued_writes(db_path):
+    async def scenario() -> str:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            health = await store.health()
+            assert health.ok
+            return health.detail
+        finally:
+            await store.close()
+
+    assert "0 writes queued" in run(scenario)
+
+
+WINDOW_SHAPES = [
+    ({}, "events_by_time"),
+    ({"after": (T0 + 5, "x")}, "events_by_time"),
+    ({"event": "signup"}, "events_by_event"),
+    ({"uid": "u1"}, "events_by_uid"),
+    ({"measurement": "cpu"}, "events_by_measurement"),
+    ({"event": "signup", "after": (T0 + 5, "x")}, "events_by_event"),
+]
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    WINDOW_SHAPES,
+    ids=["window", "window-after", "event", "uid", "measurement", "event-after"],
+)
+def test_every_query_shape_is_served_by_an_index_in_order(db_path, filters, index):
+    async def create() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        await store.close()
+
+    run(create)
+    sql, params = _window_sql(EventQuery(since_ns=T0, until_ns=T0 + 100, limit=10, **filters))
+    conn = sqlite3.connect(db_path)
+    try:
+        plan = " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    finally:
+        conn.close()
+    assert f"USING INDEX {index} " in plan
+    assert "TEMP B-TREE" not in plan  # no sort step: the index gives the order
