@@ -73,7 +73,7 @@ _MAX_IDENTITY_LENGTH: Final = 200
 logger = logging.getLogger(__name__)
 
 
-class InvalidAccessFile(ValueError):  # noqa: N818  # named for what went wrong, like errors.py
+class InvalidAccessFile(ValueError):  # named for what went wrong, like errors.py
     """The access file exists but is not a valid version-1 access file."""
 
 

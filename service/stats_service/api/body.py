@@ -1,0 +1,111 @@
+"""Reading request bodies under limits: size, media type, gzip, JSON and NDJSON.
+
+The size limit is checked against ``Content-Length`` before anything is read,
+and again while streaming (for chunked bodies); a gzip body is inflated in
+bounded steps so a small bomb cannot grow past ``max_decompressed_bytes``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from stats_service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+__all__ = ["decode_json", "decode_ndjson", "media_type", "read_body"]
+
+JSON_TYPES = frozenset({"application/json", "text/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonlines"})
+_INFLATE_STEP = 1 << 16
+
+
+def media_type(request: Request) -> str:
+    """The request's media type without parameters, lower-cased ('' when absent)."""
+    raw = request.headers.get("content-type", "")
+    return raw.split(";", 1)[0].strip().lower()
+
+
+async def read_body(
+    request: Request,
+    *,
+    max_bytes: int,
+    max_decompressed_bytes: int | None = None,
+) -> bytes:
+    """The body, inflated when ``Content-Encoding: gzip`` and a limit allows it."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in {"identity", ""} and (encoding != "gzip" or max_decompressed_bytes is None):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported here")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise BadRequest("Content-Length is not a number") from None
+        if length > max_bytes:
+            raise PayloadTooLarge(f"body of {length} bytes is over the limit of {max_bytes}")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > max_bytes:
+            raise PayloadTooLarge(f"body is over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if encoding == "gzip" and max_decompressed_bytes is not None:
+        return gunzip(body, max_decompressed_bytes)
+    return body
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    produced = 0
+    pending = data
+    try:
+        while True:
+            piece = inflater.decompress(pending, _INFLATE_STEP)
+            produced += len(piece)
+            if produced > limit:
+                raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
+            out.append(piece)
+            pending = inflater.unconsumed_tail
+            if inflater.eof or (not pending and not piece):
+                break
+    except zlib.error:
+        raise BadRequest("body is not valid gzip") from None
+    if not inflater.eof:
+        raise BadRequest("gzip body is truncated")
+    return b"".join(out)
+
+
+def decode_json(body: bytes) -> Any:
+    """Parse one JSON document; 400 with the parser's reason when it is not."""
+    if not body.strip():
+        raise BadRequest("body is empty; a JSON document is required")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+
+
+def decode_ndjson(body: bytes) -> tuple[list[Any], dict[int, str]]:
+    """Parse newline-delimited JSON: ``(items, {index: error})``; a bad line is None."""
+    items: list[Any] = []
+    errors: dict[int, str] = {}
+    index = 0
+    for line in body.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            items.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            items.append(None)
+            errors[index] = f"line is not valid JSON: {exc}"
+        index += 1
+    if not items:
+        raise BadRequest("body holds no JSON lines")
+    return items, errors

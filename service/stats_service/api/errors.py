@@ -1,0 +1,114 @@
+"""Maps every error to one JSON shape: ``{"error": {"code", "message", "details"}}``.
+
+This is the only place error responses are built. Client input never yields a
+500; an unexpected exception is logged with its traceback and answered with a
+generic 500 body that carries no internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+
+from stats_service.errors import StatsServiceError
+
+__all__ = ["error_response", "install_error_handlers"]
+
+logger = logging.getLogger("stats_service.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The one JSON error body."""
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return Response(
+        content=orjson.dumps(body),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def _service_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StatsServiceError)
+    if exc.status_code >= 500 and exc.status_code != 503:
+        logger.error("internal error: %s", exc.message)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers())
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such resource"
+    elif exc.status_code == 405 and message == "Method Not Allowed":
+        message = "method not allowed on this resource"
+    return error_response(exc.status_code, code, message, None, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (routes split by method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {
+            "location": ".".join(str(part) for part in err.get("loc", ())),
+            "message": str(err.get("msg", "invalid")),
+        }
+        for err in exc.errors()
+    ]
+    first = problems[0] if problems else {"location": "request", "message": "invalid"}
+    return error_response(
+        422, "invalid", f"{first['location']}: {first['message']}", {"problems": problems}
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the one JSON shape."""
+    app.add_exception_handler(StatsServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,224 @@
+"""``/log/event`` and ``/log/events``: ingest, fetch by id, window query."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from stats_service.api.body import (
+    JSON_TYPES,
+    NDJSON_TYPES,
+    decode_json,
+    decode_ndjson,
+    media_type,
+    read_body,
+)
+from stats_service.api.cursor import decode_cursor, encode_cursor
+from stats_service.api.dependencies import Ingest, Reader, Runtime, Store, Writer
+from stats_service.api.schemas import (
+    BATCH_BODY,
+    EVENT_OR_POINTS_BODY,
+    BatchResult,
+    EventList,
+    StoredEvent,
+    error_responses,
+)
+from stats_service.errors import (
+    BadRequest,
+    InvalidEvent,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from stats_service.events.model import is_valid_event_id, parse_time, to_flat_dict
+from stats_service.storage.base import EventQuery
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/log", tags=["events"])
+
+_MAX_TIME_NS = 2**63 - 1
+_WINDOW_PARAMS = frozenset({"since", "until", "event", "uid", "measurement", "limit", "cursor"})
+
+
+def _json(content: Any) -> Response:
+    return Response(content=orjson.dumps(content), media_type="application/json")
+
+
+def _require_json(request: Request) -> None:
+    kind = media_type(request)
+    if kind and kind not in JSON_TYPES and not kind.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type {kind!r} is not accepted; send application/json")
+
+
+@router.post(
+    "/event",
+    summary="Log one event (or a list of points)",
+    openapi_extra={"requestBody": EVENT_OR_POINTS_BODY},
+    responses={
+        200: {
+            "description": "Stored durably: the event's id, or the list of point ids.",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            {"type": "string", "example": "entry_4a42fcc243884bb58cb6d00759c2955d"},
+                            {"type": "array", "items": {"type": "string"}},
+                        ]
+                    }
+                }
+            },
+        },
+        **error_responses(400, 401, 403, 413, 415, 422, 503),
+    },
+)
+async def log_event(
+    request: Request, principal: Writer, runtime: Runtime, ingest: Ingest
+) -> Response:
+    """Store one event object and answer its id, the original contract.
+
+    A JSON list of points (`measurement`, `tags`, `fields`, `time`) is the later
+    form: all are stored, or none when one is invalid (422 names its index).
+    """
+    _require_json(request)
+    body = await read_body(request, max_bytes=runtime.settings.max_body_bytes)
+    payload = decode_json(body)
+    if isinstance(payload, list):
+        return _json(await ingest.log_points(payload, principal.identity))
+    return _json(await ingest.log_event(payload, principal.identity))
+
+
+@router.post(
+    "/events",
+    summary="Log a batch of events and points",
+    openapi_extra={"requestBody": BATCH_BODY},
+    response_model=BatchResult,
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+)
+async def log_events(
+    request: Request, principal: Writer, runtime: Runtime, ingest: Ingest
+) -> Response:
+    """Store every valid item of a batch; invalid items are listed, never sink the rest.
+
+    The body is a JSON array or NDJSON (`application/x-ndjson`), optionally
+    `Content-Encoding: gzip`. Items are events or points (an object with
+    `measurement` and no `event` is a point).
+    """
+    settings = runtime.settings
+    kind = media_type(request)
+    ndjson = kind in NDJSON_TYPES
+    if not ndjson:
+        _require_json(request)
+    body = await read_body(
+        request,
+        max_bytes=settings.max_batch_bytes,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+    )
+    pre_rejected: dict[int, str] = {}
+    if ndjson:
+        items, pre_rejected = decode_ndjson(body)
+    else:
+        items = decode_json(body)
+        if not isinstance(items, list):
+            raise BadRequest("a batch must be a JSON array (or NDJSON lines)")
+    if len(items) > settings.max_batch_events:
+        raise PayloadTooLarge(
+            f"batch of {len(items)} items is over the limit of {settings.max_batch_events}"
+        )
+    outcome = await ingest.log_batch(items, principal.identity, pre_rejected)
+    return _json(
+        {
+            "accepted": len(outcome.ids),
+            "ids": outcome.ids,
+            "rejected": [{"index": i, "error": e} for i, e in outcome.rejected],
+        }
+    )
+
+
+@router.get(
+    "/event/{event_id}",
+    summary="Fetch one stored event",
+    response_model=StoredEvent,
+    responses=error_responses(401, 403, 404),
+)
+async def get_event(
+    event_id: Annotated[str, Path(description="The id `POST /log/event` answered.")],
+    _: Reader,
+    store: Store,
+) -> Response:
+    """The stored event as flat JSON: `event_id`, `time` (ISO 8601 UTC), tags and data."""
+    event = await store.get(event_id) if is_valid_event_id(event_id) else None
+    if event is None:
+        raise NotFound("no event with this id")
+    return _json(to_flat_dict(event))
+
+
+@router.get(
+    "/events",
+    summary="Query events in a time window",
+    response_model=EventList,
+    responses=error_responses(401, 403),
+)
+async def list_events(
+    request: Request,
+    _: Reader,
+    store: Store,
+    runtime: Runtime,
+    since: Annotated[
+        str | None, Query(description="Window start, included (ISO 8601 or epoch seconds).")
+    ] = None,
+    until: Annotated[
+        str | None, Query(description="Window end, excluded (ISO 8601 or epoch seconds).")
+    ] = None,
+    event: Annotated[str | None, Query(description="Only events of this type.")] = None,
+    uid: Annotated[str | None, Query(description="Only events of this uid.")] = None,
+    measurement: Annotated[str | None, Query(description="Only this measurement.")] = None,
+    limit: Annotated[int, Query(ge=1, description="Page size (at most max_page_size).")] = 100,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> Response:
+    """Events with `since <= time < until`, oldest first, one page at a time."""
+    unknown = sorted(set(request.query_params) - _WINDOW_PARAMS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown query parameter {unknown[0]!r}; known: {', '.join(sorted(_WINDOW_PARAMS))}",
+            details={"key": unknown[0]},
+        )
+    since_ns = _window_edge(since, "since", 0)
+    until_ns = _window_edge(until, "until", _MAX_TIME_NS)
+    if until_ns < since_ns:
+        raise InvalidInput("until is before since", details={"key": "until"})
+    page = await store.query(
+        EventQuery(
+            since_ns=since_ns,
+            until_ns=until_ns,
+            limit=min(limit, runtime.settings.max_page_size),
+            event=event,
+            uid=uid,
+            measurement=measurement,
+            after=decode_cursor(cursor) if cursor else None,
+        )
+    )
+    return _json(
+        {
+            "events": [to_flat_dict(e) for e in page.events],
+            "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
+        }
+    )
+
+
+def _window_edge(value: str | None, key: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    parsed: object
+    try:
+        parsed = float(value)
+    except ValueError:
+        parsed = value
+    try:
+        return parse_time(parsed, key=key)
+    except InvalidEvent as exc:
+        raise InvalidInput(exc.message, details={"key": key}) from None

@@ -1,0 +1,82 @@
+"""The application factory: ``create_app(settings)`` builds the FastAPI app.
+
+Nothing is created at import time. The lifespan opens the store and builds the
+authenticator and ingestor, and closes the store (pending writes first) at
+shutdown.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from stats_service import __version__
+from stats_service.api.dependencies import Components
+from stats_service.api.errors import install_error_handlers
+from stats_service.api.routes import events, ping
+from stats_service.api.slashes import TrailingSlashMiddleware
+from stats_service.auth import AccessFile, Authenticator, TokenSigner
+from stats_service.ingest import Ingestor
+from stats_service.settings import Settings
+from stats_service.storage.base import EventStore
+from stats_service.storage.factory import build_store
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+Token-authenticated analytics ingestion. Apps POST events to `/log/event` (one)
+or `/log/events` (batches); a 2xx means the events are durable. Send
+`Authorization: Token <token>`; tokens come from `stats-service token create`.
+Every error body is `{"error": {"code", "message", "details"}}`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: EventStore | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """A ready-to-serve app for these settings (``store`` overrides the backend)."""
+    keys = settings.check_serving()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        backend = store if store is not None else build_store(settings)
+        await backend.open()
+        authenticator = Authenticator(
+            TokenSigner(keys),
+            AccessFile(
+                settings.resolved_access_file,
+                clock=clock,
+                reload_interval_seconds=settings.token_reload_interval_seconds,
+            ),
+            clock=clock,
+        )
+        ingestor = Ingestor(
+            backend,
+            measurement=settings.measurement,
+            limits=settings.limits,
+            tag_keys=frozenset(settings.tag_keys),
+        )
+        app.state.components = Components(settings, backend, ingestor, authenticator)
+        try:
+            yield
+        finally:
+            await backend.close()
+
+    app = FastAPI(
+        title="stats-service",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    install_error_handlers(app)
+    app.include_router(ping.router)
+    app.include_router(events.router)
+    app.add_middleware(TrailingSlashMiddleware)
+    return app

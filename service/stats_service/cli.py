@@ -1,0 +1,247 @@
+"""The ``stats-service`` command: serve, manage tokens, set up a development machine.
+
+Tokens are printed alone on stdout (``TOKEN=$(stats-service token create ...)``);
+everything meant for people goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
+from stats_service.auth.access import InvalidAccessFile
+from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
+from stats_service.errors import ConfigurationError, StatsServiceError
+from stats_service.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+_SCOPES = ("write", "read", "admin")
+_DEV_IDENTITY = "developer"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stats-service`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "command"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        settings = load_settings(args.config, os.environ)
+        result: int = args.command(settings, args)
+    except ConfigurationError as exc:
+        print(f"stats-service: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except InvalidAccessFile as exc:
+        print(f"stats-service: the access file cannot be used: {exc}", file=sys.stderr)
+        return 1
+    except StatsServiceError as exc:
+        print(f"stats-service: {exc.message}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stats-service", description="Analytics ingestion service."
+    )
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="INI file with a [stats_service] section (default: $STATS_CONFIG)",
+    )
+    parser.add_argument("--config", type=Path, default=_default_config(), help=argparse.SUPPRESS)
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", parents=[config], help="serve the HTTP API")
+    serve.add_argument("--host", help="bind address (default: setting host)")
+    serve.add_argument("--port", type=int, help="port (default: setting port)")
+    serve.set_defaults(command=_serve)
+
+    dev = commands.add_parser(
+        "dev-setup",
+        parents=[config],
+        help="development only: create a secret key, access file and token if absent",
+    )
+    dev.set_defaults(command=_dev_setup)
+
+    token = commands.add_parser("token", help="manage access tokens").add_subparsers(
+        title="token commands"
+    )
+    create = token.add_parser("create", parents=[config], help="create a token; prints it")
+    create.add_argument("--identity", required=True, help="who the token is for")
+    create.add_argument(
+        "--scope",
+        action="append",
+        choices=_SCOPES,
+        help="write (ingest), read (fetch/query), admin (both); repeatable; default write",
+    )
+    create.add_argument("--expires-in", help="lifetime such as 90d, 12h, 30m (default: never)")
+    create.set_defaults(command=_token_create)
+    listing = token.add_parser("list", parents=[config], help="list token ids (never tokens)")
+    listing.set_defaults(command=_token_list)
+    revoke = token.add_parser("revoke", parents=[config], help="revoke a token by its id")
+    revoke.add_argument("token_id")
+    revoke.set_defaults(command=_token_revoke)
+    return parser
+
+
+def _default_config() -> Path | None:
+    value = os.environ.get("STATS_CONFIG", "")
+    return Path(value) if value else None
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn  # noqa: PLC0415 - only the serve command needs the server
+
+    from stats_service.app import create_app  # noqa: PLC0415
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=settings.log_level.lower(),
+        server_header=False,
+    )
+    return 0
+
+
+def _access(settings: Settings) -> AccessFile:
+    return AccessFile(settings.resolved_access_file)
+
+
+def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    keys = settings.check_serving()
+    now = int(time.time())
+    try:
+        lifetime = parse_duration(args.expires_in) if args.expires_in else None
+    except ValueError as exc:
+        raise ConfigurationError(f"--expires-in: {exc}") from None
+    print(
+        _issue(
+            settings,
+            keys=keys,
+            identity=args.identity,
+            scopes=args.scope or ["write"],
+            lifetime=lifetime,
+            now=now,
+        )
+    )
+    return 0
+
+
+def _issue(
+    settings: Settings,
+    *,
+    keys: Sequence[str],
+    identity: str,
+    scopes: Sequence[str],
+    lifetime: int | None,
+    now: int,
+) -> str:
+    expires_at = now + lifetime if lifetime is not None else None
+    record = _access(settings).add(identity, scopes, expires_at=expires_at, now=now)
+    claims = TokenClaims(
+        identity=record.identity,
+        token_id=record.token_id,
+        scopes=record.scopes,
+        issued_at=now,
+        expires_at=expires_at,
+    )
+    print(
+        f"created token {record.token_id} for {identity!r} with scopes "
+        f"{', '.join(sorted(record.scopes))}",
+        file=sys.stderr,
+    )
+    return TokenSigner(keys).issue(claims)
+
+
+def _token_list(settings: Settings, _: argparse.Namespace) -> int:
+    rows = [("TOKEN ID", "IDENTITY", "SCOPES", "CREATED", "EXPIRES", "REVOKED")]
+    rows += [
+        (
+            r.token_id,
+            r.identity,
+            ",".join(sorted(r.scopes)),
+            _when(r.created_at),
+            _when(r.expires_at),
+            _when(r.revoked_at),
+        )
+        for r in _access(settings).records()
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _when(epoch: int | None) -> str:
+    if epoch is None:
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        record = _access(settings).revoke(args.token_id, now=int(time.time()))
+    except KeyError:
+        print(f"stats-service: no token with id {args.token_id!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {record.token_id} ({record.identity})", file=sys.stderr)
+    return 0
+
+
+def _dev_setup(settings: Settings, _: argparse.Namespace) -> int:
+    """Idempotent: make what is missing, then print a working token."""
+    if not settings.development_mode:
+        raise ConfigurationError("dev-setup only runs with development_mode = true")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.signing_keys():
+        key_file = settings.resolved_secret_key_file
+        write_key_file(key_file, [generate_secret_key(development=True)])
+        print(f"wrote a development secret key to {key_file}", file=sys.stderr)
+    keys = settings.check_serving()
+    token_file = settings.data_dir / "dev-token"
+    token = _usable_token(settings, keys, token_file)
+    if token is None:
+        token = _issue(
+            settings,
+            keys=keys,
+            identity=_DEV_IDENTITY,
+            scopes=["write", "read"],
+            lifetime=None,
+            now=int(time.time()),
+        )
+        write_private_file(token_file, (token + "\n").encode())
+    print(
+        f"development token (also in {token_file}); use it as\n"
+        f'  curl -H "Authorization: Token $(cat {token_file})" ...',
+        file=sys.stderr,
+    )
+    print(token)
+    return 0
+
+
+def _usable_token(settings: Settings, keys: Sequence[str], path: Path) -> str | None:
+    if not path.exists():
+        return None
+    token = path.read_text(encoding="utf-8").strip()
+    authenticator = Authenticator(TokenSigner(keys), _access(settings))
+    try:
+        principal = authenticator.authenticate(f"Token {token}")
+    except StatsServiceError:
+        return None
+    return token if {"read", "write"} <= principal.scopes else None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The ingest domain: turns decoded request bodies into stored events.
+
+It knows nothing of HTTP: routes hand it decoded JSON and the sender's
+identity; it validates each item with the event model and writes the good ones
+to the store in one durable write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stats_service.errors import InvalidEvent
+from stats_service.events.model import Event, Limits, parse_event, parse_item, parse_point
+from stats_service.storage.base import EventStore
+
+__all__ = ["BatchOutcome", "Ingestor"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What became of a batch: ids of the accepted items, reasons for the rest."""
+
+    ids: list[str]
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+class Ingestor:
+    """Validates and stores events for one store and one set of model settings."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        measurement: str,
+        limits: Limits,
+        tag_keys: frozenset[str] = frozenset(),
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._store = store
+        self._measurement = measurement
+        self._limits = limits
+        self._tag_keys = tag_keys
+        self._clock_ns = clock_ns
+
+    async def log_event(self, obj: Any, identity: str) -> str:
+        """Store one event object; its id."""
+        event = parse_event(
+            obj,
+            identity=identity,
+            measurement=self._measurement,
+            now_ns=self._clock_ns(),
+            limits=self._limits,
+            tag_keys=self._tag_keys,
+        )
+        await self._store.write((event,))
+        return event.event_id
+
+    async def log_points(self, items: Sequence[Any], identity: str) -> list[str]:
+        """Store a list of points, all or none; InvalidEvent names the bad index."""
+        now = self._clock_ns()
+        events: list[Event] = []
+        for index, item in enumerate(items):
+            try:
+                events.append(
+                    parse_point(item, identity=identity, now_ns=now + index, limits=self._limits)
+                )
+            except InvalidEvent as exc:
+                raise InvalidEvent(f"point {index}: {exc.message}", key=exc.key) from None
+        if events:
+            await self._store.write(events)
+        return [event.event_id for event in events]
+
+    async def log_batch(
+        self,
+        items: Sequence[Any],
+        identity: str,
+        pre_rejected: Mapping[int, str] | None = None,
+    ) -> BatchOutcome:
+        """Store every valid item; invalid ones are reported by index, never sink the rest.
+
+        Items without a time get the arrival time plus their index in nanoseconds,
+        so points of one batch never share a timestamp by accident.
+        """
+        now = self._clock_ns()
+        events: list[Event] = []
+        rejected: list[tuple[int, str]] = []
+        for index, item in enumerate(items):
+            if pre_rejected and index in pre_rejected:
+                rejected.append((index, pre_rejected[index]))
+                continue
+            try:
+                events.append(
+                    parse_item(
+                        item,
+                        identity=identity,
+                        measurement=self._measurement,
+                        now_ns=now + index,
+                        limits=self._limits,
+                        tag_keys=self._tag_keys,
+                    )
+                )
+            except InvalidEvent as exc:
+                rejected.append((index, exc.message))
+        if events:
+            await self._store.write(events)
+        return BatchOutcome(ids=[event.event_id for event in events], rejected=rejected)

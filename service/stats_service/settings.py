@@ -1,0 +1,282 @@
+"""Settings: the one place configuration is read.
+
+Sources, later ones win: the field defaults below, the ``[stats_service]``
+section of an INI file (``development.ini``), then environment variables
+``STATS_<FIELD NAME IN CAPITALS>``. The legacy ``TABLE_NAME`` variable sets the
+measurement when ``STATS_MEASUREMENT`` is not given. The result is one frozen,
+typed object; nothing else in the service reads the environment.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+from stats_service.auth.keys import is_unsafe_secret_key, read_key_file
+from stats_service.errors import ConfigurationError
+from stats_service.events.model import Limits
+
+__all__ = ["ENV_PREFIX", "INI_SECTION", "Settings", "StorageBackend", "load_settings"]
+
+ENV_PREFIX = "STATS_"
+INI_SECTION = "stats_service"
+
+StorageBackend = Literal["embedded", "memory", "influxdb", "influxdb2"]
+_BACKENDS: tuple[str, ...] = get_args(StorageBackend)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+_SECRET_FIELDS = frozenset({"secret_keys", "influxdb_password", "influxdb_token"})
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting of the service; each field's metadata carries its one-line doc."""
+
+    development_mode: bool = field(
+        default=False,
+        metadata=_doc("Allow development secret keys; never enable in production."),
+    )
+    host: str = field(default="127.0.0.1", metadata=_doc("Address `serve` binds to."))
+    port: int = field(default=20080, metadata=_doc("TCP port `serve` listens on."))
+    log_level: str = field(default="info", metadata=_doc("debug, info, warning or error."))
+    data_dir: Path = field(
+        default=Path("var"),
+        metadata=_doc("Directory for the embedded store, keys, access file and outbox."),
+    )
+    secret_keys: tuple[str, ...] = field(
+        default=(),
+        repr=False,
+        metadata=_doc(
+            "Comma-separated token signing keys: the first signs, all verify (rotation). "
+            "Empty means read `secret_key_file`."
+        ),
+    )
+    secret_key_file: Path | None = field(
+        default=None,
+        metadata=_doc("File with one signing key per line; default `<data_dir>/secret.key`."),
+    )
+    access_file: Path | None = field(
+        default=None,
+        metadata=_doc(
+            "JSON list of token ids, identities and scopes; default `<data_dir>/access.json`."
+        ),
+    )
+    token_reload_interval_seconds: float = field(
+        default=1.0, metadata=_doc("How often the access file is checked for changes.")
+    )
+    measurement: str = field(
+        default="analytics",
+        metadata=_doc("Measurement events are written to (legacy `TABLE_NAME` also sets it)."),
+    )
+    tag_keys: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc("Comma-separated data keys stored as tags instead of fields."),
+    )
+    storage_backend: StorageBackend = field(
+        default="embedded",
+        metadata=_doc("embedded (SQLite under data_dir), memory (tests), influxdb or influxdb2."),
+    )
+    influxdb_url: str = field(
+        default="http://127.0.0.1:8086",
+        metadata=_doc("InfluxDB base URL (both influxdb backends)."),
+    )
+    influxdb_database: str = field(
+        default="stats", metadata=_doc("influxdb: database, created if missing.")
+    )
+    influxdb_retention_policy: str = field(
+        default="", metadata=_doc("influxdb: retention policy; empty means the default.")
+    )
+    influxdb_username: str = field(default="", metadata=_doc("influxdb: user (optional)."))
+    influxdb_password: str = field(
+        default="", repr=False, metadata=_doc("influxdb: password (optional).")
+    )
+    influxdb_org: str = field(default="", metadata=_doc("influxdb2: organisation."))
+    influxdb_bucket: str = field(default="stats", metadata=_doc("influxdb2: bucket."))
+    influxdb_token: str = field(default="", repr=False, metadata=_doc("influxdb2: API token."))
+    influxdb_verify_tls: bool = field(
+        default=True, metadata=_doc("Verify the InfluxDB server's TLS certificate.")
+    )
+    influxdb_timeout_seconds: float = field(
+        default=10.0, metadata=_doc("Timeout of one request to InfluxDB.")
+    )
+    max_body_bytes: int = field(
+        default=1_048_576, metadata=_doc("Largest body of `POST /log/event`.")
+    )
+    max_batch_bytes: int = field(
+        default=16_777_216,
+        metadata=_doc("Largest (possibly compressed) body of `POST /log/events`."),
+    )
+    max_decompressed_bytes: int = field(
+        default=67_108_864, metadata=_doc("Largest body of `POST /log/events` after gunzip.")
+    )
+    max_batch_events: int = field(default=10_000, metadata=_doc("Most events in one batch."))
+    max_event_bytes: int = field(
+        default=65_536, metadata=_doc("Largest event: UTF-8 sizes of all keys and values.")
+    )
+    max_string_bytes: int = field(default=16_384, metadata=_doc("Largest string value."))
+    max_keys: int = field(default=256, metadata=_doc("Most tags plus fields in one event."))
+    max_page_size: int = field(default=1000, metadata=_doc("Largest `limit` of `GET /log/events`."))
+
+    @property
+    def resolved_access_file(self) -> Path:
+        """The access file path, defaulting under the data dir."""
+        return self.access_file or self.data_dir / "access.json"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        """The key file path, defaulting under the data dir."""
+        return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def limits(self) -> Limits:
+        """The per-event size limits of the event model."""
+        return Limits(
+            max_event_bytes=self.max_event_bytes,
+            max_string_bytes=self.max_string_bytes,
+            max_keys=self.max_keys,
+        )
+
+    def signing_keys(self) -> tuple[str, ...]:
+        """The configured keys, else those in the key file (empty if neither)."""
+        if self.secret_keys:
+            return self.secret_keys
+        path = self.resolved_secret_key_file
+        return tuple(read_key_file(path)) if path.exists() else ()
+
+    def check_serving(self) -> tuple[str, ...]:
+        """Refuse unsafe configurations before serving; returns the signing keys."""
+        keys = self.signing_keys()
+        if not keys:
+            raise ConfigurationError(
+                "no token signing keys: set STATS_SECRET_KEYS, or run "
+                "`stats-service dev-setup` in development mode"
+            )
+        if not self.development_mode and any(is_unsafe_secret_key(k) for k in keys):
+            raise ConfigurationError(
+                "a development or short (< 32 characters) secret key is configured; "
+                "generate a real one, or set development_mode = true for local use only"
+            )
+        return keys
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict safe to print: secrets replaced by a marker."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value:
+                value = "<redacted>"
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read the INI file (if any), then the environment, then explicit overrides."""
+    env: Mapping[str, str] = environ if environ is not None else {}
+    raw: dict[str, str] = {}
+    if config_file is not None:
+        raw.update(_read_ini(config_file))
+    legacy_measurement = env.get("TABLE_NAME", "").strip()
+    if legacy_measurement:
+        raw["measurement"] = legacy_measurement
+    known = {f.name for f in fields(Settings)}
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() in known:
+            raw[name[len(ENV_PREFIX) :].lower()] = value
+    hints = get_type_hints(Settings)
+    values: dict[str, Any] = {name: _convert(name, hints[name], text) for name, text in raw.items()}
+    values.update(overrides)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _read_ini(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except configparser.Error as exc:
+        raise ConfigurationError(f"config file {path} is not valid INI: {exc}") from exc
+    if not parser.has_section(INI_SECTION):
+        return {}
+    known = {f.name for f in fields(Settings)}
+    section = dict(parser.items(INI_SECTION))
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigurationError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+    return section
+
+
+def _convert(name: str, hint: Any, text: str) -> Any:
+    text = text.strip()
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        inner = [a for a in get_args(hint) if a is not type(None)]
+        return None if text == "" else _convert(name, inner[0], text)
+    try:
+        if hint is bool:
+            return _to_bool(text)
+        if hint is int:
+            return int(text.replace("_", ""))
+        if hint is float:
+            return float(text)
+        if hint is Path:
+            return Path(text).expanduser()
+        if origin is tuple:
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigurationError(f"setting {name}: cannot read {_shown(name, text)}") from exc
+    return text
+
+
+def _to_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def _shown(name: str, text: str) -> str:
+    return "<redacted>" if name in _SECRET_FIELDS else repr(text)
+
+
+def _validate(settings: Settings) -> None:
+    if settings.storage_backend not in _BACKENDS:
+        raise ConfigurationError(
+            f"storage_backend must be one of {', '.join(_BACKENDS)}, "
+            f"not {settings.storage_backend!r}"
+        )
+    if not 0 < settings.port < 65536:
+        raise ConfigurationError(f"port must be 1-65535, not {settings.port}")
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if f.name.startswith("max_") and (not isinstance(value, int) or value <= 0):
+            raise ConfigurationError(f"{f.name} must be a positive integer, not {value!r}")
+    if settings.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
+        raise ConfigurationError(f"log_level {settings.log_level!r} is not a logging level")
+
+
+def setting_docs() -> list[tuple[str, str, str]]:
+    """``(environment variable, default, doc)`` for every setting (README table)."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else ""
+        rows.append((ENV_PREFIX + f.name.upper(), str(default), f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,153 @@
+"""Runs the real ``stats-service`` (uvicorn) as a subprocess for integration tests.
+
+The service gets its own data dir, a strong random signing key and a free
+loopback port; tokens are created through the real ``stats-service token``
+command, exactly as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+__all__ = ["LiveService", "ServiceProcess", "free_port"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cli() -> list[str]:
+    exe = shutil.which("stats-service", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "stats_service.cli"]
+
+
+@dataclass
+class ServiceProcess:
+    """One stats-service process; ``start``/``stop``/``kill`` keep the data dir."""
+
+    data_dir: Path
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir.parent / f"{self.data_dir.name}-service.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STATS_")}
+        env.pop("TABLE_NAME", None)
+        env.update(
+            STATS_DATA_DIR=str(self.data_dir),
+            STATS_SECRET_KEYS=self.secret_key,
+            STATS_PORT=str(self.port),
+            STATS_HOST="127.0.0.1",
+            STATS_LOG_LEVEL="warning",
+            STATS_TOKEN_RELOAD_INTERVAL_SECONDS="0",
+        )
+        env.update(self.extra_env)
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``stats-service ARGS`` against this service's configuration."""
+        return subprocess.run(
+            [*_cli(), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def token(self, identity: str, *scopes: str, expires_in: str | None = None) -> str:
+        args = ["token", "create", "--identity", identity]
+        for scope in scopes:
+            args += ["--scope", scope]
+        if expires_in:
+            args += ["--expires-in", expires_in]
+        return self.cli(*args).stdout.strip()
+
+    def start(self, timeout_seconds: float = 30.0) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [*_cli(), "serve"], env=self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"stats-service exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"stats-service did not answer /ping in time:\n{self.log_tail()}")
+
+    def stop(self, timeout_seconds: float = 15.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_seconds)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run (crash simulation)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(5)
+            self.process = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class LiveService:
+    """A running service and tokens for it."""
+
+    process: ServiceProcess
+    writer: str
+    reader: str
+    admin: str
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30.0)
