@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from influx_fixtures import influx_database, influxd  # noqa: F401 - fixtures for every integration test
 from service_process import LiveService, ServiceProcess
 
 

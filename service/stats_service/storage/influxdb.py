@@ -1,0 +1,652 @@
+"""Store events in InfluxDB through the v1 HTTP API (``/write``, ``/query``, ``/ping``).
+
+InfluxDB 1.x serves this API natively; 2.x and 3.x serve it as compatibility
+endpoints. Writes are gzip-compressed line protocol at nanosecond precision.
+Reads are InfluxQL with every user-supplied value passed as a bound
+parameter (``$name`` placeholders plus a JSON ``params`` form field); only
+identifiers we control (database, retention policy, measurement) are quoted
+into the text, with ``escape_identifier``.
+
+How a stored point maps back to an ``Event``: ``GROUP BY *`` puts the tags of
+each series into its ``tags`` object (empty strings mean the point has no such
+tag, as empty tags are never written) and leaves fields as columns (``null``
+means the point has no such field). InfluxDB's JSON writes a whole float as
+``1``, so the field types from ``SHOW FIELD KEYS`` (cached per measurement,
+refreshed when a field is missing from the cache) restore ``float``.
+
+What 1.x does with a bad batch (observed with influxd 1.6): it writes every
+point it can and answers 400 ``partial write: ...``. Points with a field type
+conflict are dropped and counted in ``dropped=N`` (only the first conflict is
+named); unparsable lines are skipped, named one by one as ``unable to parse
+'<line>': <reason>`` and *not* counted in ``dropped``. One exception: when
+the batch creates a shard (a new database, or a time range with no shard yet)
+and holds a type conflict within itself, the answer is a bare 400 ``field type
+conflict`` and none of that shard's points are stored; sent again, the batch
+gets the partial-write treatment, so ``write`` sends it once more by itself.
+``InfluxWriteRejected`` carries the reason, the count and, where it can be
+told, the ids of the rejected events; every other event of the batch has been
+stored.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from stats_service.errors import ServiceUnavailable, StatsServiceError
+from stats_service.events.lineprotocol import (
+    EVENT_ID_FIELD,
+    encode_lines,
+    escape_identifier,
+)
+from stats_service.events.model import Event, FieldValue
+from stats_service.storage.base import EventPage, EventQuery, StoreHealth
+
+__all__ = [
+    "InfluxDBConfig",
+    "InfluxDBStore",
+    "InfluxError",
+    "InfluxQueryFailed",
+    "InfluxUnavailable",
+    "InfluxWriteRejected",
+    "field_type_of",
+    "unique_events",
+]
+
+logger = logging.getLogger(__name__)
+
+EVENT_TAG = "event"
+UID_FIELD = "uid"
+
+_DROPPED = re.compile(r"dropped=(\d+)")
+_UNPARSABLE = re.compile(r"unable to parse '(.*?)': ", re.DOTALL)
+_TYPE_CONFLICT = "field type conflict"
+_RETRYABLE_STATUS = frozenset({408, 429})
+_FLOAT_ONLY = frozenset({"float"})
+_ALL_MEASUREMENTS = "/.*/"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class InfluxDBConfig:
+    """Where and how to reach an InfluxDB v1 HTTP API."""
+
+    url: str
+    """Base URL, e.g. ``http://127.0.0.1:8086`` (a path prefix is kept)."""
+    database: str = "stats"
+    """Database to write to and read from; created at ``open`` when missing."""
+    retention_policy: str | None = None
+    """Retention policy to write to and read from; None uses the database default."""
+    username: str | None = None
+    """User for HTTP basic authentication; None sends no credentials."""
+    password: str | None = None
+    """Password for ``username``; never logged nor put in an error message."""
+    verify_tls: bool = True
+    """Check the server certificate for ``https`` URLs."""
+    timeout_seconds: float = 10.0
+    """Connect, read and write timeout of one request."""
+    measurement: str = "analytics"
+    """Measurement that ``count`` reads (``get`` and ``query`` read them all)."""
+
+    def __repr__(self) -> str:
+        shown = httpx.URL(self.url).copy_with(username=None, password=None)
+        return (
+            f"InfluxDBConfig(url={str(shown)!r}, database={self.database!r},"
+            f" retention_policy={self.retention_policy!r}, username={self.username!r},"
+            f" verify_tls={self.verify_tls!r}, timeout_seconds={self.timeout_seconds!r},"
+            f" measurement={self.measurement!r})"
+        )
+
+
+class InfluxError(StatsServiceError):
+    """Base of the errors the InfluxDB backends raise (500 if one ever reaches a client)."""
+
+
+class InfluxUnavailable(InfluxError, ServiceUnavailable):
+    """InfluxDB cannot take the request now (down, 5xx, 408, 429, timeout, credentials).
+
+    Retry later; nothing of the request is known to be stored. Being a
+    ``ServiceUnavailable``, it answers 503 with ``Retry-After`` if a read
+    route lets it through.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        influx_status: int | None = None,
+        retry_after_seconds: int = 1,
+    ) -> None:
+        super().__init__(message, retry_after_seconds=retry_after_seconds)
+        self.influx_status = influx_status
+        """InfluxDB's HTTP status, None when no answer came."""
+
+
+class InfluxWriteRejected(InfluxError):
+    """InfluxDB refused some or all points of a batch; sending them again will not help.
+
+    Every event of the batch not in ``rejected_event_ids`` was stored, unless
+    ``rejected_event_ids`` is None: then it is not known which were, and
+    writing the events again one by one tells (rewriting a stored point
+    changes nothing). ``influx_status`` 413 means the body was too large:
+    split the batch rather than give up on its events.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        influx_status: int | None = None,
+        dropped: int | None = None,
+        rejected_event_ids: frozenset[str] | None = None,
+    ) -> None:
+        super().__init__(f"InfluxDB rejected points: {reason}")
+        self.reason = reason
+        """InfluxDB's own text."""
+        self.influx_status = influx_status
+        """InfluxDB's HTTP status."""
+        self.dropped = dropped
+        """The ``dropped=N`` InfluxDB reported: type conflicts, not unparsable lines."""
+        self.rejected_event_ids = rejected_event_ids
+
+
+class InfluxQueryFailed(InfluxError):
+    """InfluxDB answered a query with an error that retrying will not fix."""
+
+
+def field_type_of(value: FieldValue) -> str:
+    """The InfluxDB field type name (``float``, ``integer``, ``string``, ``boolean``)."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    return "string"
+
+
+def unique_events(events: Iterable[Event]) -> list[Event]:
+    """``events`` without later repeats of an ``event_id`` (the first wins)."""
+    seen: set[str] = set()
+    unique: list[Event] = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            unique.append(event)
+    return unique
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The ``FROM`` and ``WHERE`` of a window query; values stay bound parameters."""
+
+    source: str
+    where: str
+    params: Mapping[str, Any]
+
+    def bind(self, since_ns: int, until_ns: int) -> dict[str, Any]:
+        return {**self.params, "since": since_ns, "until": until_ns}
+
+
+class InfluxDBStore:
+    """``EventStore`` on the InfluxDB v1 HTTP API, over one keep-alive ``httpx.AsyncClient``.
+
+    ``transport`` replaces the network (tests pass ``httpx.MockTransport``).
+    """
+
+    backend_name = "influxdb"
+
+    def __init__(
+        self,
+        config: InfluxDBConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._config = config
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._field_types: dict[str, dict[str, frozenset[str]]] = {}
+        self._secrets = [s for s in (config.password, httpx.URL(config.url).password) if s]
+
+    @property
+    def config(self) -> InfluxDBConfig:
+        """The configuration this store was built with."""
+        return self._config
+
+    async def __aenter__(self) -> InfluxDBStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Create the HTTP client and the database; a server that is down is tolerated."""
+        if self._client is None:
+            config = self._config
+            auth = (
+                httpx.BasicAuth(config.username, config.password or "")
+                if config.username is not None
+                else None
+            )
+            self._client = httpx.AsyncClient(
+                base_url=config.url,
+                auth=auth,
+                verify=config.verify_tls,
+                timeout=config.timeout_seconds,
+                transport=self._transport,
+            )
+        try:
+            await self._ensure_database()
+        except InfluxError as exc:
+            logger.warning(
+                "InfluxDB database %s not created at start, will retry on write: %s",
+                self._config.database,
+                exc,
+            )
+
+    async def close(self) -> None:
+        """Close the HTTP client (no write is buffered here)."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def health(self) -> StoreHealth:
+        """Ok when the store is open and ``GET /ping`` answers 204."""
+        if self._client is None:
+            return StoreHealth(self.backend_name, ok=False, detail="not open")
+        try:
+            response = await self._http().get("/ping")
+        except httpx.HTTPError as exc:
+            return StoreHealth(self.backend_name, ok=False, detail=self._unreachable(exc))
+        if response.status_code != 204:
+            return StoreHealth(
+                self.backend_name, ok=False, detail=f"/ping answered {response.status_code}"
+            )
+        version = response.headers.get("X-Influxdb-Version", "unknown version")
+        return StoreHealth(self.backend_name, ok=True, detail=f"InfluxDB {version}")
+
+    async def write(self, events: Sequence[Event]) -> None:
+        """Write ``events`` as one gzip-compressed ``/write`` request.
+
+        Raises ``InvalidEvent`` (naming the event) before anything is sent
+        when an event cannot be written exactly, ``InfluxUnavailable`` (retry
+        the batch later) or ``InfluxWriteRejected`` (the rest of the batch is
+        stored). Of events sharing an id, the first in the batch is sent.
+        """
+        sent = unique_events(events)
+        lines = encode_lines(sent)
+        if lines:
+            body = gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=1, mtime=0)
+            response = await self._post_write(body)
+            if response.status_code == 404 and "database not found" in response.text:
+                # Not created at open (InfluxDB was down then, or is new): create and retry once.
+                await self._ensure_database()
+                response = await self._post_write(body)
+            if response.status_code == 400 and self._error_text(response) == _TYPE_CONFLICT:
+                # A batch that creates a shard and has a type conflict inside is
+                # refused whole (that shard's points, at least); sent again, with
+                # the shard there, all but the conflicting points are stored.
+                response = await self._post_write(body)
+            if response.status_code != 204:
+                await self._raise_for_write(response, lines, sent)
+
+    async def get(self, event_id: str) -> Event | None:
+        """The event with this id, searched in every measurement of the database."""
+        statement = (
+            f"SELECT * FROM {self._qualified(_ALL_MEASUREMENTS)}"  # noqa: S608 - quoted identifiers, bound id
+            f" WHERE {escape_identifier(EVENT_ID_FIELD)} = $event_id GROUP BY * LIMIT 1"
+        )
+        events = await self._select(statement, {"event_id": event_id})
+        return min(events, key=lambda e: (e.time_ns, e.measurement), default=None)
+
+    async def query(self, query: EventQuery) -> EventPage:
+        """Events in ``[since_ns, until_ns)`` ordered by ``(time_ns, event_id)``.
+
+        ``query.measurement`` None reads every measurement of the database.
+
+        InfluxQL orders by time only, and ``LIMIT`` counts per series under
+        ``GROUP BY *``. Within one series no two points share a timestamp, so:
+        (1) when resuming after ``(t, id)``, fetch every point at exactly ``t``
+        (at most one per series) and keep those with a larger id; (2) a probe
+        without ``GROUP BY`` finds the time of the ``limit + 1``-th point after
+        ``t``; (3) fetch every point up to and including that time. The merged,
+        sorted candidates hold the whole page, and one more event exactly when
+        another page follows.
+        """
+        if query.limit < 1:
+            raise ValueError(f"limit must be at least 1, not {query.limit}")
+        if query.since_ns >= query.until_ns or query.event == "" or query.measurement == "":
+            # Empty tags and measurement names are never stored; InfluxQL would
+            # take ``"event" = ''`` to mean "has no event tag".
+            return EventPage(events=[], next_after=None)
+        selection = self._selection(query)
+        candidates: list[Event] = []
+        low = query.since_ns
+        if query.after is not None:
+            after_time, after_id = query.after
+            if after_time >= query.until_ns:
+                return EventPage(events=[], next_after=None)
+            if after_time >= low:
+                ties = await self._select_window(selection, after_time, after_time + 1)
+                candidates = [e for e in ties if e.event_id > after_id]
+                low = after_time + 1
+        wanted = query.limit + 1
+        if len(candidates) < wanted and low < query.until_ns:
+            needed = wanted - len(candidates)
+            times = await self._probe_times(selection, low, query.until_ns, needed)
+            high = query.until_ns if len(times) < needed else times[needed - 1] + 1
+            candidates += await self._select_window(selection, low, high)
+        candidates.sort(key=lambda e: (e.time_ns, e.event_id))
+        page = candidates[: query.limit]
+        more = len(candidates) > query.limit
+        return EventPage(
+            events=page, next_after=(page[-1].time_ns, page[-1].event_id) if more else None
+        )
+
+    async def count(self) -> int:
+        """How many points the configured measurement holds (points with an ``event_id``)."""
+        statement = (
+            f"SELECT count({escape_identifier(EVENT_ID_FIELD)})"  # noqa: S608 - quoted identifiers
+            f" FROM {self._qualified(escape_identifier(self._config.measurement))}"
+        )
+        for series in await self._query_series(statement, {}):
+            values = series.get("values") or []
+            if values:
+                return int(values[0][1])
+        return 0
+
+    # -- internals -------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            raise InfluxUnavailable("the InfluxDB store is not open")
+        return self._client
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _unreachable(self, exc: httpx.HTTPError) -> str:
+        url = httpx.URL(self._config.url).copy_with(username=None, password=None)
+        return self._redact(f"InfluxDB at {url} is unreachable: {type(exc).__name__}: {exc}")
+
+    def _qualified(self, source: str) -> str:
+        """A quoted measurement or a ``/regex/``, qualified with the retention policy if set."""
+        rp = self._config.retention_policy
+        if rp is None:
+            return source
+        return f"{escape_identifier(self._config.database)}.{escape_identifier(rp)}.{source}"
+
+    async def _ensure_database(self) -> None:
+        statement = f"CREATE DATABASE {escape_identifier(self._config.database)}"
+        await self._query_series(statement, {})
+
+    async def _post_write(self, body: bytes) -> httpx.Response:
+        params = {"db": self._config.database, "precision": "ns"}
+        if self._config.retention_policy is not None:
+            params["rp"] = self._config.retention_policy
+        try:
+            return await self._http().post(
+                "/write",
+                params=params,
+                content=body,
+                headers={
+                    "Content-Encoding": "gzip",
+                    "Content-Type": "text/plain; charset=utf-8",
+                },
+            )
+        except httpx.HTTPError as exc:
+            raise InfluxUnavailable(self._unreachable(exc)) from None
+
+    def _error_text(self, response: httpx.Response) -> str:
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
+            text: str = payload["error"]
+        else:
+            text = response.headers.get("X-Influxdb-Error") or response.text[:500]
+        return self._redact(text.strip())
+
+    def _unavailable(self, response: httpx.Response, what: str) -> InfluxUnavailable:
+        retry_after = 1
+        header = response.headers.get("Retry-After", "")
+        if header.isdigit():
+            retry_after = max(1, int(header))
+        if response.status_code in (401, 403):
+            message = f"InfluxDB refused the credentials for {what} ({response.status_code})"
+        else:
+            message = (
+                f"InfluxDB could not {what} ({response.status_code}): {self._error_text(response)}"
+            )
+        return InfluxUnavailable(
+            message, influx_status=response.status_code, retry_after_seconds=retry_after
+        )
+
+    async def _raise_for_write(
+        self,
+        response: httpx.Response,
+        lines: list[str],
+        sent: list[Event],
+    ) -> None:
+        status = response.status_code
+        if status >= 500 or status in _RETRYABLE_STATUS or status in (401, 403, 404):
+            raise self._unavailable(response, "write")
+        reason = self._error_text(response)
+        match = _DROPPED.search(reason)
+        dropped = int(match.group(1)) if match else None
+        everything = {e.event_id for e in sent}
+        rejected: set[str] | None = None
+        if status == 413:
+            rejected = everything  # nothing stored: the body is too large
+        elif status == 400 and reason.startswith("partial write"):
+            rejected = await self._partially_rejected(reason, dropped, lines, sent, set())
+        elif status == 400 and len(_UNPARSABLE.findall(reason)) == len(lines):
+            rejected = everything  # not one line parsed
+        raise InfluxWriteRejected(
+            reason,
+            influx_status=status,
+            dropped=dropped,
+            rejected_event_ids=frozenset(rejected) if rejected is not None else None,
+        )
+
+    async def _partially_rejected(
+        self,
+        reason: str,
+        dropped: int | None,
+        lines: list[str],
+        sent: list[Event],
+        rejected: set[str],
+    ) -> set[str] | None:
+        """Ids of the events a ``partial write`` left out, or None when that cannot be told."""
+        by_line = {line: event.event_id for line, event in zip(lines, sent, strict=True)}
+        for text in _UNPARSABLE.findall(reason):
+            event_id = by_line.get(text)
+            if event_id is None:
+                return None
+            rejected.add(event_id)
+        if not dropped:
+            return rejected
+        if _TYPE_CONFLICT not in reason:
+            return None  # e.g. beyond the retention policy, or a series limit
+        parsed = [e for e in sent if e.event_id not in rejected]
+        conflicting = await self._type_conflicts(parsed)
+        if conflicting is None or len(conflicting) != dropped:
+            return None
+        return rejected | conflicting
+
+    async def _type_conflicts(self, events: Sequence[Event]) -> set[str] | None:
+        """Ids of events that do not fit the stored field types (None: cannot tell).
+
+        An event was dropped if one of its fields has another type than the
+        stored one, or is not stored at all (it came only with dropped points).
+        """
+        conflicting: set[str] = set()
+        for measurement in {e.measurement for e in events}:
+            self._field_types.pop(measurement, None)
+            try:
+                types = await self._types_for(measurement, ())
+            except InfluxError:
+                return None
+            for event in events:
+                if event.measurement != measurement:
+                    continue
+                for key, value in event.fields.items():
+                    stored = types.get(key)
+                    if stored is not None and len(stored) > 1:
+                        return None  # the key has several types (one per shard)
+                    if stored is None or field_type_of(value) not in stored:
+                        conflicting.add(event.event_id)
+        return conflicting
+
+    async def _query_series(
+        self, statement: str, params: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Run one InfluxQL statement (POST, so any statement may run); its ``series``."""
+        form = {"q": statement, "db": self._config.database, "epoch": "ns"}
+        if params:
+            form["params"] = orjson.dumps(dict(params)).decode("utf-8")
+        try:
+            response = await self._http().post("/query", data=form)
+        except httpx.HTTPError as exc:
+            raise InfluxUnavailable(self._unreachable(exc)) from None
+        status = response.status_code
+        if status >= 500 or status in _RETRYABLE_STATUS or status in (401, 403):
+            raise self._unavailable(response, "run a query")
+        if status != 200:
+            raise InfluxQueryFailed(
+                f"InfluxDB refused a query ({status}): {self._error_text(response)}"
+            )
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise InfluxUnavailable("InfluxDB answered a query with something not JSON") from None
+        results = payload.get("results") or [{}]
+        result = results[0]
+        error = result.get("error")
+        if error is not None:
+            if str(error).startswith("database not found"):
+                return []  # nothing written yet
+            raise InfluxQueryFailed(f"InfluxDB query failed: {self._redact(str(error))}")
+        series: list[dict[str, Any]] = result.get("series") or []
+        return series
+
+    def _selection(self, query: EventQuery) -> _Selection:
+        where = ["time >= $since", "time < $until"]
+        params: dict[str, Any] = {}
+        if query.event is not None:
+            where.append(f"{escape_identifier(EVENT_TAG)} = $event")
+            params["event"] = query.event
+        if query.uid is not None:
+            where.append(f"{escape_identifier(UID_FIELD)} = $uid")
+            params["uid"] = query.uid
+        return _Selection(
+            source=self._qualified(
+                _ALL_MEASUREMENTS
+                if query.measurement is None
+                else escape_identifier(query.measurement)
+            ),
+            where=" AND ".join(where),
+            params=params,
+        )
+
+    async def _probe_times(
+        self, selection: _Selection, since_ns: int, until_ns: int, limit: int
+    ) -> list[int]:
+        """Times of the first ``limit`` matching points, sorted.
+
+        Without ``GROUP BY`` the series of one measurement merge into one, so
+        ``LIMIT`` counts per measurement; the first ``limit`` of the union are
+        the first ``limit`` overall.
+        """
+        statement = (
+            f"SELECT {escape_identifier(EVENT_ID_FIELD)} FROM {selection.source}"  # noqa: S608 - quoted identifiers, bound values
+            f" WHERE {selection.where} ORDER BY time ASC LIMIT {limit:d}"
+        )
+        series = await self._query_series(statement, selection.bind(since_ns, until_ns))
+        return sorted(int(row[0]) for s in series for row in s.get("values") or [])
+
+    async def _select_window(
+        self, selection: _Selection, since_ns: int, until_ns: int
+    ) -> list[Event]:
+        """Every matching point in ``[since_ns, until_ns)``."""
+        statement = f"SELECT * FROM {selection.source} WHERE {selection.where} GROUP BY *"  # noqa: S608 - quoted identifiers, bound values
+        return await self._select(statement, selection.bind(since_ns, until_ns))
+
+    async def _select(self, statement: str, params: Mapping[str, Any]) -> list[Event]:
+        """Run a ``SELECT * ... GROUP BY *`` and map every row back to an ``Event``."""
+        events: list[Event] = []
+        for series in await self._query_series(statement, params):
+            measurement = str(series.get("name", ""))
+            columns: list[str] = series.get("columns") or []
+            tags = {k: v for k, v in (series.get("tags") or {}).items() if v}
+            rows: list[list[Any]] = series.get("values") or []
+            whole_number_columns = {
+                columns[i]
+                for row in rows
+                for i in range(1, len(columns))
+                if type(row[i]) is int and columns[i] != EVENT_ID_FIELD
+            }
+            float_columns: set[str] = set()
+            if whole_number_columns:
+                types = await self._types_for(measurement, whole_number_columns)
+                float_columns = {c for c in whole_number_columns if types.get(c) == _FLOAT_ONLY}
+            for row in rows:
+                event = self._row_to_event(measurement, tags, columns, row, float_columns)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    @staticmethod
+    def _row_to_event(
+        measurement: str,
+        tags: dict[str, str],
+        columns: list[str],
+        row: list[Any],
+        float_columns: set[str],
+    ) -> Event | None:
+        event_id: str | None = None
+        fields: dict[str, FieldValue] = {}
+        for name, value in zip(columns[1:], row[1:], strict=True):
+            if value is None:
+                continue
+            if name == EVENT_ID_FIELD:
+                event_id = str(value)
+            elif name in float_columns and type(value) is int:
+                fields[name] = float(value)
+            else:
+                fields[name] = value
+        if event_id is None:
+            return None  # a point not written by this service
+        return Event(
+            event_id=event_id,
+            measurement=measurement,
+            time_ns=int(row[0]),
+            tags=dict(tags),
+            fields=fields,
+        )
+
+    async def _types_for(
+        self, measurement: str, needed: Iterable[str]
+    ) -> dict[str, frozenset[str]]:
+        """Field types of ``measurement``; fetched again when a needed key is unknown."""
+        cached = self._field_types.get(measurement)
+        if cached is not None and all(key in cached for key in needed):
+            return cached
+        statement = f"SHOW FIELD KEYS FROM {self._qualified(escape_identifier(measurement))}"
+        found: dict[str, set[str]] = {}
+        for series in await self._query_series(statement, {}):
+            for key, kind in series.get("values") or []:
+                found.setdefault(str(key), set()).add(str(kind))
+        types = {key: frozenset(kinds) for key, kinds in found.items()}
+        self._field_types[measurement] = types
+        return types
