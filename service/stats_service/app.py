@@ -16,15 +16,15 @@ from fastapi import FastAPI
 from stats_service import __version__
 from stats_service.api.dependencies import Components
 from stats_service.api.errors import install_error_handlers
-from stats_service.api.routes import events, ping
+from stats_service.api.routes import events, health, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
 from stats_service.ingest import Ingestor
-from stats_service.settings import Settings
+from stats_service.settings import Settings, settings_from_environment
 from stats_service.storage.base import EventStore
 from stats_service.storage.factory import build_store
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_env"]
 
 _DESCRIPTION = """\
 Token-authenticated analytics ingestion. Apps POST events to `/log/event` (one)
@@ -77,6 +77,16 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(ping.router)
+    app.include_router(health.router)
     app.include_router(events.router)
     app.add_middleware(TrailingSlashMiddleware)
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory stats_service.app:create_app_from_env``.
+
+    Settings come from the environment (and ``$STATS_CONFIG``); used when
+    uvicorn itself starts several worker processes.
+    """
+    return create_app(settings_from_environment())

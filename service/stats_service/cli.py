@@ -7,7 +7,6 @@ everything meant for people goes to stderr.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSign
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
 from stats_service.errors import ConfigurationError, StatsServiceError
-from stats_service.settings import Settings, load_settings
+from stats_service.settings import Settings, settings_from_environment
 
 __all__ = ["main"]
 
@@ -33,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        settings = load_settings(args.config, os.environ)
+        settings = settings_from_environment(args.config)
         result: int = args.command(settings, args)
     except ConfigurationError as exc:
         print(f"stats-service: configuration error: {exc.message}", file=sys.stderr)
@@ -58,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="INI file with a [stats_service] section (default: $STATS_CONFIG)",
     )
-    parser.add_argument("--config", type=Path, default=_default_config(), help=argparse.SUPPRESS)
+    parser.add_argument("--config", type=Path, default=None, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands")
 
     serve = commands.add_parser("serve", parents=[config], help="serve the HTTP API")
@@ -92,11 +91,6 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("token_id")
     revoke.set_defaults(command=_token_revoke)
     return parser
-
-
-def _default_config() -> Path | None:
-    value = os.environ.get("STATS_CONFIG", "")
-    return Path(value) if value else None
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import os
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -21,7 +22,14 @@ from stats_service.auth.keys import is_unsafe_secret_key, read_key_file
 from stats_service.errors import ConfigurationError
 from stats_service.events.model import Limits
 
-__all__ = ["ENV_PREFIX", "INI_SECTION", "Settings", "StorageBackend", "load_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "INI_SECTION",
+    "Settings",
+    "StorageBackend",
+    "load_settings",
+    "settings_from_environment",
+]
 
 ENV_PREFIX = "STATS_"
 INI_SECTION = "stats_service"
@@ -201,6 +209,13 @@ def load_settings(
     settings = Settings(**values)
     _validate(settings)
     return settings
+
+
+def settings_from_environment(config_file: Path | None = None) -> Settings:
+    """Settings from the process environment; the INI file defaults to ``$STATS_CONFIG``."""
+    if config_file is None and os.environ.get("STATS_CONFIG"):
+        config_file = Path(os.environ["STATS_CONFIG"])
+    return load_settings(config_file, os.environ)
 
 
 def _read_ini(path: Path) -> dict[str, str]:

@@ -409,3 +409,16 @@ def test_service_log_holds_no_tokens(live_service: LiveService) -> None:
     for token in (live_service.writer, live_service.reader, live_service.admin):
         assert token not in log
     assert live_service.process.secret_key not in log
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready/"], ids=["live", "ready"])
+def test_health_probes(live_service: LiveService, path: str) -> None:
+    response = httpx.get(live_service.url + path)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_ready_reports_the_storage_backend(live_service: LiveService) -> None:
+    storage = httpx.get(live_service.url + "/health/ready").json()["storage"]
+    assert storage["backend"] == "embedded"
+    assert storage["ok"] is True

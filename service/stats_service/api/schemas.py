@@ -17,6 +17,7 @@ __all__ = [
     "BatchResult",
     "ErrorBody",
     "EventList",
+    "Health",
     "Ping",
     "error_responses",
 ]
@@ -152,6 +153,13 @@ class Ping(BaseModel):
     status: str = Field(examples=["ok"])
     name: str = Field(examples=["stats-service"])
     version: str
+
+
+class Health(BaseModel):
+    """A probe's answer."""
+
+    status: str = Field(examples=["ok"])
+    storage: dict[str, Any] | None = None
 
 
 class Rejection(BaseModel):
