@@ -1,4 +1,4 @@
-"""README.rst's quick-start commands run, verbatim but for host and token, against a live service."""
+"""README.rst's quick-start commands run verbatim (but for host and token) on a live service."""
 
 from __future__ import annotations
 
