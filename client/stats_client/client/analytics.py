@@ -1,0 +1,5 @@
+"""``from stats_client.client.analytics import Analytics``: the original import path."""
+
+from stats_client.analytics import Analytics
+
+__all__ = ["Analytics"]
