@@ -27,3 +27,28 @@ def test_quick_start_shows_the_two_commands_first() -> None:
     quick = text[text.index("Quick start") :]
     commands = re.findall(r"^    (make \w+)", quick, re.MULTILINE)
     assert commands[:2] == ["make run", "make test"]
+
+
+def test_readme_is_valid_restructuredtext() -> None:
+    from docutils.core import publish_doctree  # noqa: PLC0415 - only this test needs docutils
+    from docutils.utils import Reporter  # noqa: PLC0415
+
+    messages: list[str] = []
+    publish_doctree(
+        README.read_text(encoding="utf-8"),
+        settings_overrides={
+            "report_level": Reporter.WARNING_LEVEL,
+            "halt_level": Reporter.SEVERE_LEVEL + 1,
+            "warning_stream": _Collect(messages),
+        },
+    )
+    assert messages == []
+
+
+class _Collect:
+    def __init__(self, sink: list[str]) -> None:
+        self.sink = sink
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            self.sink.append(text)
