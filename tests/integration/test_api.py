@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import socket
 import time
 
 import httpx
@@ -422,3 +423,22 @@ def test_ready_reports_the_storage_backend(live_service: LiveService) -> None:
     storage = httpx.get(live_service.url + "/health/ready").json()["storage"]
     assert storage["backend"] == "embedded"
     assert storage["ok"] is True
+
+
+def test_client_hanging_up_mid_body_is_not_a_server_error(live_service: LiveService) -> None:
+    host, port = "127.0.0.1", live_service.process.port
+    request = (
+        "POST /log/event HTTP/1.1\r\n"
+        f"Host: {host}\r\n"
+        f"Authorization: Token {live_service.writer}\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+        '{"event": "half'
+    )
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(request.encode())
+    time.sleep(0.3)
+    assert httpx.get(f"{live_service.url}/ping").status_code == 200
+    log = live_service.process.log_tail(200)
+    assert "Traceback" not in log
+    assert "unhandled error" not in log

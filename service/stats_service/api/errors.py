@@ -14,6 +14,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
@@ -101,6 +102,13 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     )
 
 
+async def _client_gone(request: Request, _: Exception) -> Response:
+    # The client closed the connection before sending its whole body: nothing
+    # was stored and nobody is left to answer. Not a server error.
+    logger.info("client disconnected during %s %s", request.method, request.url.path)
+    return error_response(400, "bad_request", "client disconnected before the body was read")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal", "internal error")
@@ -111,4 +119,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StatsServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)

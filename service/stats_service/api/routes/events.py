@@ -17,7 +17,7 @@ from stats_service.api.body import (
     read_body,
 )
 from stats_service.api.cursor import decode_cursor, encode_cursor
-from stats_service.api.dependencies import Ingest, Reader, Runtime, Store, Writer
+from stats_service.api.dependencies import Reader, Writer
 from stats_service.api.schemas import (
     BATCH_BODY,
     EVENT_OR_POINTS_BODY,
@@ -76,20 +76,20 @@ def _require_json(request: Request) -> None:
         **error_responses(400, 401, 403, 413, 415, 422, 503),
     },
 )
-async def log_event(
-    request: Request, principal: Writer, runtime: Runtime, ingest: Ingest
-) -> Response:
+async def log_event(request: Request, caller: Writer) -> Response:
     """Store one event object and answer its id, the original contract.
 
     A JSON list of points (`measurement`, `tags`, `fields`, `time`) is the later
     form: all are stored, or none when one is invalid (422 names its index).
     """
     _require_json(request)
-    body = await read_body(request, max_bytes=runtime.settings.max_body_bytes)
+    components = caller.components
+    body = await read_body(request, max_bytes=components.settings.max_body_bytes)
     payload = decode_json(body)
+    identity = caller.principal.identity
     if isinstance(payload, list):
-        return _json(await ingest.log_points(payload, principal.identity))
-    return _json(await ingest.log_event(payload, principal.identity))
+        return _json(await components.ingestor.log_points(payload, identity))
+    return _json(await components.ingestor.log_event(payload, identity))
 
 
 @router.post(
@@ -99,16 +99,14 @@ async def log_event(
     response_model=BatchResult,
     responses=error_responses(400, 401, 403, 413, 415, 422, 503),
 )
-async def log_events(
-    request: Request, principal: Writer, runtime: Runtime, ingest: Ingest
-) -> Response:
+async def log_events(request: Request, caller: Writer) -> Response:
     """Store every valid item of a batch; invalid items are listed, never sink the rest.
 
     The body is a JSON array or NDJSON (`application/x-ndjson`), optionally
     `Content-Encoding: gzip`. Items are events or points (an object with
     `measurement` and no `event` is a point).
     """
-    settings = runtime.settings
+    settings = caller.components.settings
     kind = media_type(request)
     ndjson = kind in NDJSON_TYPES
     if not ndjson:
@@ -129,7 +127,9 @@ async def log_events(
         raise PayloadTooLarge(
             f"batch of {len(items)} items is over the limit of {settings.max_batch_events}"
         )
-    outcome = await ingest.log_batch(items, principal.identity, pre_rejected)
+    outcome = await caller.components.ingestor.log_batch(
+        items, caller.principal.identity, pre_rejected
+    )
     return _json(
         {
             "accepted": len(outcome.ids),
@@ -147,10 +147,10 @@ async def log_events(
 )
 async def get_event(
     event_id: Annotated[str, Path(description="The id `POST /log/event` answered.")],
-    _: Reader,
-    store: Store,
+    caller: Reader,
 ) -> Response:
     """The stored event as flat JSON: `event_id`, `time` (ISO 8601 UTC), tags and data."""
+    store = caller.components.store
     event = await store.get(event_id) if is_valid_event_id(event_id) else None
     if event is None:
         raise NotFound("no event with this id")
@@ -165,9 +165,7 @@ async def get_event(
 )
 async def list_events(
     request: Request,
-    _: Reader,
-    store: Store,
-    runtime: Runtime,
+    caller: Reader,
     since: Annotated[
         str | None, Query(description="Window start, included (ISO 8601 or epoch seconds).")
     ] = None,
@@ -191,11 +189,11 @@ async def list_events(
     until_ns = _window_edge(until, "until", _MAX_TIME_NS)
     if until_ns < since_ns:
         raise InvalidInput("until is before since", details={"key": "until"})
-    page = await store.query(
+    page = await caller.components.store.query(
         EventQuery(
             since_ns=since_ns,
             until_ns=until_ns,
-            limit=min(limit, runtime.settings.max_page_size),
+            limit=min(limit, caller.components.settings.max_page_size),
             event=event,
             uid=uid,
             measurement=measurement,
