@@ -44,7 +44,16 @@ format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install servers  ## side-by-side benchmarks; results under benchmarks/results/
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-bench.txt
+	touch $@
+
+bench: $(BENCH_STAMP) servers  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian package wrk"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(BIN)/python -m benchmarks
 
 clean:  ## remove the virtualenv, caches and local data

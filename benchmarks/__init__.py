@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks: each module measures one path of the service against a baseline."""
