@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from stats_service import __version__
 from stats_service.api.dependencies import Components
 from stats_service.api.errors import install_error_handlers
+from stats_service.api.fastlane import IngestFastLane
 from stats_service.api.routes import events, health, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
@@ -39,8 +40,13 @@ def create_app(
     *,
     store: EventStore | None = None,
     clock: Callable[[], float] = time.time,
+    fast_lane: bool = True,
 ) -> FastAPI:
-    """A ready-to-serve app for these settings (``store`` overrides the backend)."""
+    """A ready-to-serve app for these settings.
+
+    ``store`` overrides the configured backend (tests); ``fast_lane=False``
+    serves ``POST /log/event`` through the router too (tests compare both).
+    """
     keys = settings.check_serving()
 
     @asynccontextmanager
@@ -80,6 +86,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(events.router)
     app.add_middleware(TrailingSlashMiddleware)
+    if fast_lane:
+        app.add_middleware(IngestFastLane)
     return app
 
 

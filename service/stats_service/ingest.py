@@ -45,6 +45,12 @@ class Ingestor:
         self._tag_keys = tag_keys
         self._clock_ns = clock_ns
 
+    async def log_payload(self, payload: Any, identity: str) -> str | list[str]:
+        """The body of ``POST /log/event``: a list is points, anything else one event."""
+        if isinstance(payload, list):
+            return await self.log_points(payload, identity)
+        return await self.log_event(payload, identity)
+
     async def log_event(self, obj: Any, identity: str) -> str:
         """Store one event object; its id."""
         event = parse_event(

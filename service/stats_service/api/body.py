@@ -8,6 +8,7 @@ bounded steps so a small bomb cannot grow past ``max_decompressed_bytes``.
 from __future__ import annotations
 
 import zlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -15,7 +16,15 @@ from starlette.requests import Request
 
 from stats_service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
-__all__ = ["decode_json", "decode_ndjson", "media_type", "read_body"]
+__all__ = [
+    "decode_json",
+    "decode_ndjson",
+    "media_type",
+    "parse_media_type",
+    "read_body",
+    "read_limited",
+    "require_json",
+]
 
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonlines"})
@@ -24,8 +33,21 @@ _INFLATE_STEP = 1 << 16
 
 def media_type(request: Request) -> str:
     """The request's media type without parameters, lower-cased ('' when absent)."""
-    raw = request.headers.get("content-type", "")
-    return raw.split(";", 1)[0].strip().lower()
+    return parse_media_type(request.headers.get("content-type"))
+
+
+def parse_media_type(content_type: str | None) -> str:
+    """A Content-Type header's media type without parameters, lower-cased."""
+    if not content_type:
+        return ""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def require_json(content_type: str | None) -> None:
+    """415 unless the body is declared as JSON (an absent Content-Type is taken as JSON)."""
+    kind = parse_media_type(content_type)
+    if kind and kind not in JSON_TYPES and not kind.endswith("+json"):
+        raise UnsupportedMediaType(f"Content-Type {kind!r} is not accepted; send application/json")
 
 
 async def read_body(
@@ -35,25 +57,42 @@ async def read_body(
     max_decompressed_bytes: int | None = None,
 ) -> bytes:
     """The body, inflated when ``Content-Encoding: gzip`` and a limit allows it."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    return await read_limited(
+        request.stream(),
+        content_length=request.headers.get("content-length"),
+        content_encoding=request.headers.get("content-encoding"),
+        max_bytes=max_bytes,
+        max_decompressed_bytes=max_decompressed_bytes,
+    )
+
+
+async def read_limited(
+    chunks: AsyncIterator[bytes],
+    *,
+    content_length: str | None,
+    content_encoding: str | None,
+    max_bytes: int,
+    max_decompressed_bytes: int | None = None,
+) -> bytes:
+    """Collect ``chunks`` under the limits; gzip only where a decompressed limit is given."""
+    encoding = (content_encoding or "identity").strip().lower()
     if encoding not in {"identity", ""} and (encoding != "gzip" or max_decompressed_bytes is None):
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported here")
-    declared = request.headers.get("content-length")
-    if declared is not None:
+    if content_length is not None:
         try:
-            length = int(declared)
+            length = int(content_length)
         except ValueError:
             raise BadRequest("Content-Length is not a number") from None
         if length > max_bytes:
             raise PayloadTooLarge(f"body of {length} bytes is over the limit of {max_bytes}")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         total += len(chunk)
         if total > max_bytes:
             raise PayloadTooLarge(f"body is over the limit of {max_bytes} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+        parts.append(chunk)
+    body = parts[0] if len(parts) == 1 else b"".join(parts)
     if encoding == "gzip" and max_decompressed_bytes is not None:
         return gunzip(body, max_decompressed_bytes)
     return body

@@ -20,7 +20,7 @@ from starlette.routing import Match
 
 from stats_service.errors import StatsServiceError
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["error_body", "error_parts", "error_response", "install_error_handlers"]
 
 logger = logging.getLogger("stats_service.api")
 
@@ -39,6 +39,18 @@ _HTTP_CODES = {
 }
 
 
+def error_body(code: str, message: str, details: Any = None) -> bytes:
+    """The one JSON error body, serialised."""
+    return orjson.dumps({"error": {"code": code, "message": message, "details": details}})
+
+
+def error_parts(exc: StatsServiceError) -> tuple[int, bytes, dict[str, str]]:
+    """Status, body and extra headers for a service error (raw ASGI callers use this)."""
+    if exc.status_code >= 500 and exc.status_code != 503:
+        logger.error("internal error: %s", exc.message)
+    return exc.status_code, error_body(exc.code, exc.message, exc.details), exc.headers()
+
+
 def error_response(
     status_code: int,
     code: str,
@@ -47,9 +59,8 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The one JSON error body."""
-    body = {"error": {"code": code, "message": message, "details": details}}
     return Response(
-        content=orjson.dumps(body),
+        content=error_body(code, message, details),
         status_code=status_code,
         media_type="application/json",
         headers=headers,
@@ -58,9 +69,10 @@ def error_response(
 
 async def _service_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StatsServiceError)
-    if exc.status_code >= 500 and exc.status_code != 503:
-        logger.error("internal error: %s", exc.message)
-    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers())
+    status, body, headers = error_parts(exc)
+    return Response(
+        content=body, status_code=status, media_type="application/json", headers=headers
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

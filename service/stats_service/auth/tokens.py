@@ -121,10 +121,13 @@ def expand_scopes(scopes: Iterable[str]) -> frozenset[str]:
     return result
 
 
+_VERIFIED_CACHE_SIZE = 4096
+
+
 class TokenSigner:
     """Issues and verifies tokens with a list of secret keys: the first signs, all verify."""
 
-    __slots__ = ("_serializer",)
+    __slots__ = ("_serializer", "_verified")
 
     def __init__(self, secret_keys: Sequence[str]) -> None:
         if isinstance(secret_keys, str):
@@ -141,6 +144,16 @@ class TokenSigner:
             salt=TOKEN_SALT,
             signer_kwargs={"digest_method": hashlib.sha256},
         )
+        # Tokens whose signature already verified, so the HMAC runs once per token
+        # rather than once per request. Keyed by the whole token (signature
+        # included): a tampered token never matches. Expiry is still checked on
+        # every call, and revocation is the access file's job.
+        self._verified: dict[str, TokenClaims] = {}
+
+    def _remember(self, token: str, claims: TokenClaims) -> None:
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = claims
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} keys={len(self._serializer.secret_keys)}>"
@@ -164,6 +177,11 @@ class TokenSigner:
         Raises :class:`AuthenticationFailed` with reason ``malformed`` (not a token of ours in
         shape or content), ``bad_signature`` (no configured key signed it) or ``expired``.
         """
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at is not None and now >= cached.expires_at:
+                raise AuthenticationFailed("expired")
+            return cached
         if len(token) > MAX_TOKEN_LENGTH or _TOKEN_RE.fullmatch(token) is None:
             raise AuthenticationFailed("malformed")
         reason: AuthFailureReason
@@ -180,6 +198,7 @@ class TokenSigner:
             elif claims.expires_at is not None and now >= claims.expires_at:
                 reason = "expired"
             else:
+                self._remember(token, claims)
                 return claims
         # Raised outside the ``except`` blocks so no itsdangerous exception (whose text can
         # quote the signature) is chained to ours.

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from stats_service.api.body import (
-    JSON_TYPES,
     NDJSON_TYPES,
     decode_json,
     decode_ndjson,
     media_type,
     read_body,
+    require_json,
 )
 from stats_service.api.cursor import decode_cursor, encode_cursor
 from stats_service.api.dependencies import Reader, Writer
@@ -32,7 +32,6 @@ from stats_service.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
-    UnsupportedMediaType,
 )
 from stats_service.events.model import is_valid_event_id, parse_time, to_flat_dict
 from stats_service.storage.base import EventQuery
@@ -47,12 +46,6 @@ _WINDOW_PARAMS = frozenset({"since", "until", "event", "uid", "measurement", "li
 
 def _json(content: Any) -> Response:
     return Response(content=orjson.dumps(content), media_type="application/json")
-
-
-def _require_json(request: Request) -> None:
-    kind = media_type(request)
-    if kind and kind not in JSON_TYPES and not kind.endswith("+json"):
-        raise UnsupportedMediaType(f"Content-Type {kind!r} is not accepted; send application/json")
 
 
 @router.post(
@@ -82,14 +75,11 @@ async def log_event(request: Request, caller: Writer) -> Response:
     A JSON list of points (`measurement`, `tags`, `fields`, `time`) is the later
     form: all are stored, or none when one is invalid (422 names its index).
     """
-    _require_json(request)
+    require_json(request.headers.get("content-type"))
     components = caller.components
     body = await read_body(request, max_bytes=components.settings.max_body_bytes)
     payload = decode_json(body)
-    identity = caller.principal.identity
-    if isinstance(payload, list):
-        return _json(await components.ingestor.log_points(payload, identity))
-    return _json(await components.ingestor.log_event(payload, identity))
+    return _json(await components.ingestor.log_payload(payload, caller.principal.identity))
 
 
 @router.post(
@@ -110,7 +100,7 @@ async def log_events(request: Request, caller: Writer) -> Response:
     kind = media_type(request)
     ndjson = kind in NDJSON_TYPES
     if not ndjson:
-        _require_json(request)
+        require_json(request.headers.get("content-type"))
     body = await read_body(
         request,
         max_bytes=settings.max_batch_bytes,

@@ -473,3 +473,24 @@ def test_parse_duration(text, seconds):
 def test_parse_duration_rejects(text):
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+def test_verified_tokens_are_remembered_but_expiry_still_applies() -> None:
+    signer = TokenSigner(["k" * 40])
+    claims = TokenClaims("app", "tok_1", frozenset({"write"}), 100, 200)
+    token = signer.issue(claims)
+    assert signer.verify(token, now=150) == claims
+    assert signer.verify(token, now=199) == claims  # answered from the cache
+    with pytest.raises(AuthenticationFailed) as info:
+        signer.verify(token, now=200)
+    assert info.value.reason == "expired"
+
+
+def test_a_tampered_token_never_matches_a_remembered_one() -> None:
+    signer = TokenSigner(["k" * 40])
+    token = signer.issue(TokenClaims("app", "tok_1", frozenset({"write"}), 100, None))
+    signer.verify(token, now=150)
+    body, signature = token.rsplit(".", 1)
+    forged = body + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
+    with pytest.raises(AuthenticationFailed):
+        signer.verify(forged, now=150)

@@ -1,0 +1,136 @@
+"""The fast lane answers POST /log/event exactly as the routed endpoint does."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from stats_service.app import create_app
+from stats_service.auth import AccessFile, TokenClaims, TokenSigner
+from stats_service.settings import load_settings
+from stats_service.storage.memory import MemoryStore
+
+KEY = "f" * 48
+NOW = 1_800_000_000.0
+
+
+def _tokens(data_dir: Path) -> dict[str, str]:
+    access = AccessFile(data_dir / "access.json")
+    signer = TokenSigner([KEY])
+    out = {}
+    for name, scopes in (("writer", ["write"]), ("reader", ["read"])):
+        record = access.add(name, scopes, expires_at=None, now=int(NOW))
+        out[name] = signer.issue(TokenClaims(name, record.token_id, record.scopes, int(NOW), None))
+    return out
+
+
+CASES: list[tuple[str, dict[str, str], bytes, str | None]] = [
+    (
+        "event",
+        {"Content-Type": "application/json"},
+        b'{"event": "e", "uid": "u", "n": 1, "event_id": "fixed-1"}',
+        "writer",
+    ),
+    ("points", {}, b'[{"measurement": "m", "fields": {"x": 1}, "event_id": "pt-1"}]', "writer"),
+    ("no-token", {}, b'{"event": "e", "uid": ""}', None),
+    ("read-scope", {}, b'{"event": "e", "uid": ""}', "reader"),
+    ("form", {"Content-Type": "application/x-www-form-urlencoded"}, b"a=b", "writer"),
+    ("gzip", {"Content-Encoding": "gzip"}, gzip.compress(b'{"event": "e", "uid": ""}'), "writer"),
+    ("bad-json", {}, b"{", "writer"),
+    ("empty", {}, b"", "writer"),
+    ("bad-key", {}, b'{"event": "e", "uid": "", "a-b": 1}', "writer"),
+    ("too-large", {}, b'{"event": "e", "uid": "", "s": "' + b"x" * 3000 + b'"}', "writer"),
+    ("bad-point", {}, b'[{"measurement": "m", "fields": {}}]', "writer"),
+]
+
+
+def _run(tmp_path: Path, fast_lane: bool, path: str) -> list[tuple[int, Any, str | None]]:
+    data_dir = tmp_path / ("fast" if fast_lane else "routed")
+    tokens = _tokens(data_dir)
+    settings = load_settings(
+        None,
+        {
+            "STATS_DATA_DIR": str(data_dir),
+            "STATS_SECRET_KEYS": KEY,
+            "STATS_MAX_BODY_BYTES": "2048",
+        },
+    )
+    app = create_app(settings, store=MemoryStore(), clock=lambda: NOW, fast_lane=fast_lane)
+
+    async def scenario() -> list[tuple[int, Any, str | None]]:
+        results = []
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                for _name, headers, body, who in CASES:
+                    sent = dict(headers)
+                    if who:
+                        sent["Authorization"] = f"Token {tokens[who]}"
+                    response = await client.post(path, content=body, headers=sent)
+                    results.append(
+                        (
+                            response.status_code,
+                            response.json(),
+                            response.headers.get("www-authenticate"),
+                        )
+                    )
+        return results
+
+    return asyncio.run(scenario())
+
+
+def _normalise(results: list[tuple[int, Any, str | None]]) -> list[tuple[int, Any, str | None]]:
+    # Generated ids differ between runs; everything else must match.
+    def scrub(body: Any) -> Any:
+        if isinstance(body, str) and body.startswith("entry_"):
+            return "entry_*"
+        return body
+
+    return [(status, scrub(body), challenge) for status, body, challenge in results]
+
+
+@pytest.mark.parametrize("path", ["/log/event", "/log/event/"], ids=["plain", "slash"])
+def test_fast_lane_and_router_answer_alike(tmp_path: Path, path: str) -> None:
+    fast = _run(tmp_path, True, path)
+    routed = _run(tmp_path, False, path)
+    assert _normalise(fast) == _normalise(routed)
+    statuses = dict(zip((c[0] for c in CASES), (r[0] for r in fast), strict=True))
+    assert statuses == {
+        "event": 200,
+        "points": 200,
+        "no-token": 401,
+        "read-scope": 403,
+        "form": 415,
+        "gzip": 415,
+        "bad-json": 400,
+        "empty": 400,
+        "bad-key": 422,
+        "too-large": 413,
+        "bad-point": 422,
+    }
+    assert fast[0][1] == "fixed-1"
+    assert fast[1][1] == ["pt-1"]
+
+
+def test_other_requests_pass_through(tmp_path: Path) -> None:
+    settings = load_settings(None, {"STATS_DATA_DIR": str(tmp_path), "STATS_SECRET_KEYS": KEY})
+    app = create_app(settings, store=MemoryStore())
+
+    async def scenario() -> list[int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return [
+                    (await client.get("/ping")).status_code,
+                    (await client.get("/log/event")).status_code,
+                    (await client.post("/log/events", content=b"[]")).status_code,
+                ]
+
+    assert asyncio.run(scenario()) == [200, 405, 401]
+
+
