@@ -132,5 +132,3 @@ def test_other_requests_pass_through(tmp_path: Path) -> None:
                 ]
 
     assert asyncio.run(scenario()) == [200, 405, 401]
-
-
