@@ -7,16 +7,21 @@ everything meant for people goes to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
+from stats_service.delivery.outbox import Outbox
 from stats_service.errors import ConfigurationError, StatsServiceError
+from stats_service.events.model import format_time, to_flat_dict
 from stats_service.settings import Settings, settings_from_environment
+from stats_service.storage.factory import OUTBOX_FILE
 
 __all__ = ["main"]
 
@@ -90,6 +95,29 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", parents=[config], help="revoke a token by its id")
     revoke.add_argument("token_id")
     revoke.set_defaults(command=_token_revoke)
+
+    outbox = commands.add_parser(
+        "outbox", help="the durable outbox of the influxdb backends"
+    ).add_subparsers(title="outbox commands")
+    status = outbox.add_parser(
+        "status", parents=[config], help="depth, age, forward rate and last error"
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(command=_outbox_status)
+
+    dead = commands.add_parser(
+        "deadletter", help="events InfluxDB refused, with its reasons"
+    ).add_subparsers(title="deadletter commands")
+    dead_list = dead.add_parser("list", parents=[config], help="one JSON line per dead letter")
+    dead_list.add_argument("--limit", type=int, default=100, help="most to list (default 100)")
+    dead_list.set_defaults(command=_deadletter_list)
+    replay = dead.add_parser(
+        "replay", parents=[config], help="queue dead letters for delivery again"
+    )
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every dead letter")
+    which.add_argument("event_ids", nargs="*", default=[], help="these events only")
+    replay.set_defaults(command=_deadletter_replay)
     return parser
 
 
@@ -235,6 +263,61 @@ def _usable_token(settings: Settings, keys: Sequence[str], path: Path) -> str | 
     except StatsServiceError:
         return None
     return token if {"read", "write"} <= principal.scopes else None
+
+
+@contextmanager
+def _outbox(settings: Settings) -> Iterator[Outbox]:
+    path = settings.data_dir / OUTBOX_FILE
+    box = Outbox(
+        path,
+        max_pending_events=settings.outbox_max_pending_events,
+        max_pending_bytes=settings.outbox_max_pending_bytes,
+        dedupe_window_seconds=settings.outbox_dedupe_window_seconds,
+    )
+    try:
+        box.open(create=False)
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"no outbox at {path}: it exists once the service has run with an influxdb backend"
+        ) from None
+    try:
+        yield box
+    finally:
+        box.close()
+
+
+def _outbox_status(settings: Settings, args: argparse.Namespace) -> int:
+    with _outbox(settings) as box:
+        status = box.status_sync(backend=settings.storage_backend)
+    if args.json:
+        print(json.dumps(status.as_dict(), sort_keys=True))
+        return 0
+    for key, value in status.as_dict().items():
+        print(f"{key:34} {'-' if value is None else value}")
+    return 0
+
+
+def _deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
+    with _outbox(settings) as box:
+        letters = box.deadletters_sync(args.limit)
+    for letter in letters:
+        line = {
+            **to_flat_dict(letter.event),
+            "reason": letter.reason,
+            "status": letter.status,
+            "dead_lettered_at": format_time(letter.dead_lettered_ns),
+        }
+        print(json.dumps(line, sort_keys=True, ensure_ascii=False))
+    return 0
+
+
+def _deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.all and not args.event_ids:
+        raise ConfigurationError("name the events to replay, or pass --all")
+    with _outbox(settings) as box:
+        count = box.replay_sync(None if args.all else args.event_ids)
+    print(f"queued {count} dead letter(s) for delivery", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

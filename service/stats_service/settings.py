@@ -38,6 +38,7 @@ StorageBackend = Literal["embedded", "memory", "influxdb", "influxdb2"]
 _BACKENDS: tuple[str, ...] = get_args(StorageBackend)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+_POSITIVE_PREFIXES = ("max_", "outbox_", "forward_")
 _SECRET_FIELDS = frozenset({"secret_keys", "influxdb_password", "influxdb_token"})
 
 
@@ -115,6 +116,36 @@ class Settings:
     )
     influxdb_timeout_seconds: float = field(
         default=10.0, metadata=_doc("Timeout of one request to InfluxDB.")
+    )
+    outbox_max_pending_events: int = field(
+        default=1_000_000,
+        metadata=_doc("influxdb backends: undelivered events held before ingestion answers 503."),
+    )
+    outbox_max_pending_bytes: int = field(
+        default=1_073_741_824,
+        metadata=_doc("influxdb backends: undelivered bytes held before ingestion answers 503."),
+    )
+    outbox_dedupe_window_seconds: float = field(
+        default=86_400.0,
+        metadata=_doc("How long forwarded event ids (and series timestamps) are remembered."),
+    )
+    forward_batch_max_events: int = field(
+        default=5000, metadata=_doc("Most events in one write to InfluxDB.")
+    )
+    forward_batch_max_bytes: int = field(
+        default=8_388_608, metadata=_doc("Most outbox bytes in one write to InfluxDB.")
+    )
+    forward_linger_seconds: float = field(
+        default=1.0, metadata=_doc("How long a batch that is not full waits for more events.")
+    )
+    forward_backoff_initial_seconds: float = field(
+        default=0.2, metadata=_doc("First wait after InfluxDB is unavailable; doubles per failure.")
+    )
+    forward_backoff_max_seconds: float = field(
+        default=10.0, metadata=_doc("Cap on the wait between delivery attempts.")
+    )
+    forward_close_timeout_seconds: float = field(
+        default=10.0, metadata=_doc("How long shutdown waits for the batch in flight.")
     )
     max_body_bytes: int = field(
         default=1_048_576, metadata=_doc("Largest body of `POST /log/event`.")
@@ -282,8 +313,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigurationError(f"port must be 1-65535, not {settings.port}")
     for f in fields(settings):
         value = getattr(settings, f.name)
-        if f.name.startswith("max_") and (not isinstance(value, int) or value <= 0):
-            raise ConfigurationError(f"{f.name} must be a positive integer, not {value!r}")
+        if f.name.startswith(_POSITIVE_PREFIXES) and (
+            not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
+        ):
+            raise ConfigurationError(f"{f.name} must be a positive number, not {value!r}")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
         raise ConfigurationError(f"log_level {settings.log_level!r} is not a logging level")
 

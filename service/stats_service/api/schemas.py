@@ -148,11 +148,15 @@ class ErrorBody(BaseModel):
 
 
 class Ping(BaseModel):
-    """Liveness and version."""
+    """Liveness, version and the storage state."""
 
     status: str = Field(examples=["ok"])
     name: str = Field(examples=["stats-service"])
     version: str
+    storage: dict[str, Any] | None = Field(
+        default=None,
+        examples=[{"backend": "influxdb", "state": "ok", "pending_events": 0, "dead_letters": 0}],
+    )
 
 
 class Health(BaseModel):

@@ -138,3 +138,34 @@ def test_corrupt_access_file_is_reported_not_raised(
     (env / "access.json").write_text("{not json", encoding="utf-8")
     assert main(["token", "create", "--identity", "app"]) == 1
     assert "access file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["outbox", "status"], ["deadletter", "list"], ["deadletter", "replay", "--all"]],
+    ids=["status", "list", "replay"],
+)
+def test_outbox_commands_explain_a_missing_outbox(
+    env: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    assert main(argv) == 2
+    assert "no outbox" in capsys.readouterr().err
+    assert not (env / "outbox.sqlite3").exists()
+
+
+def test_outbox_status_and_deadletters_of_an_idle_outbox(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stats_service.delivery.outbox import Outbox  # noqa: PLC0415
+
+    box = Outbox(env / "outbox.sqlite3")
+    box.open()
+    box.close()
+    assert main(["outbox", "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["pending_events"] == 0
+    assert status["dead_letters"] == 0
+    assert main(["deadletter", "list"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["deadletter", "replay", "--all"]) == 0
+    assert "queued 0" in capsys.readouterr().err

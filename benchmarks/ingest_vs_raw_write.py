@@ -1,0 +1,248 @@
+"""End-to-end batch ingestion against raw line-protocol writes, on one influxd, in one run.
+
+Two measurements of the same points on the same ``influxd`` (started here on a
+free loopback port with its own temporary directories):
+
+* **raw**: gzip-compressed line protocol POSTed to ``/write`` (the points
+  pre-encoded, as a client that already has line protocol would send them);
+  timed until the last ``204``.
+* **end to end**: the same events as JSON batches POSTed to ``/log/events`` of
+  a real stats-service process on the ``influxdb`` backend (durable outbox and
+  forwarder in between), timed until InfluxDB counts every point.
+
+Both use the same batch size and the same number of concurrent senders.
+Prints both rates and their ratio and writes them to
+``benchmarks/results/ingest_vs_raw_write.json``. Bounded: each phase gives up
+after ``--timeout`` seconds. Run from the repository root::
+
+    python -m benchmarks.ingest_vs_raw_write [--events 100000] [--batch 5000] [--senders 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from stats_service.events.lineprotocol import encode_lines
+from stats_service.events.model import Event, format_time
+
+# The real-server helpers of the integration tests start influxd and the service.
+_INTEGRATION = Path(__file__).resolve().parent.parent / "tests" / "integration"
+sys.path.insert(0, str(_INTEGRATION))
+
+from delivery_service import DeliveryServiceProcess, delivery_env  # noqa: E402
+from influxd import InfluxDServer, influxd_executable  # noqa: E402
+
+T0 = 1_763_850_000_000_000_000
+STEP_NS = 1000
+IDENTITY = "bench"
+RESULTS = Path(__file__).resolve().parent / "results" / "ingest_vs_raw_write.json"
+
+
+def payload(number: int) -> dict[str, Any]:
+    """One event of the JSON batches (the shape the client SDK sends)."""
+    return {
+        "event": f"page.view{number % 5}",
+        "uid": f"user-{number % 97}",
+        "event_id": f"entry_{uuid.UUID(int=number).hex}",
+        "time": format_time(T0 + number * STEP_NS),
+        "tags": {"env": "prod"},
+        "page": f"/docs/{number % 50}",
+        "n": number,
+        "ratio": number / 7,
+    }
+
+
+def point(number: int) -> Event:
+    """The point the service stores for :func:`payload` ``(number)``."""
+    return Event(
+        event_id=f"entry_{uuid.UUID(int=number).hex}",
+        measurement="analytics",
+        time_ns=T0 + number * STEP_NS,
+        tags={"event": f"page.view{number % 5}", "env": "prod", "identity": IDENTITY},
+        fields={
+            "uid": f"user-{number % 97}",
+            "page": f"/docs/{number % 50}",
+            "n": number,
+            "ratio": number / 7,
+        },
+    )
+
+
+def count(url: str, database: str) -> int:
+    response = httpx.post(
+        f"{url}/query",
+        data={"q": 'SELECT count("event_id") FROM "analytics"', "db": database},
+        timeout=30,
+    )
+    response.raise_for_status()
+    series = response.json()["results"][0].get("series") or []
+    return int(series[0]["values"][0][1]) if series else 0
+
+
+def send_all(bodies: list[bytes], senders: int, post: Callable[[bytes], None]) -> None:
+    with ThreadPoolExecutor(senders) as pool:
+        for future in [pool.submit(post, body) for body in bodies]:
+            future.result()
+
+
+def wait_for_count(url: str, database: str, total: int, deadline: float) -> None:
+    while count(url, database) < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"InfluxDB did not reach {total} points in time")
+        time.sleep(0.02)
+
+
+def raw_rate(server: InfluxDServer, total: int, batch: int, senders: int, timeout: float) -> float:
+    database = "bench_raw"
+    httpx.post(
+        f"{server.url}/query", data={"q": f'CREATE DATABASE "{database}"'}
+    ).raise_for_status()
+    bodies = [
+        gzip.compress(
+            "\n".join(encode_lines(point(n) for n in range(start, start + batch))).encode(),
+            compresslevel=1,
+        )
+        for start in range(0, total, batch)
+    ]
+    client = httpx.Client(base_url=server.url, timeout=timeout)
+    params = {"db": database, "precision": "ns"}
+    headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+
+    def post(body: bytes) -> None:
+        response = client.post("/write", params=params, content=body, headers=headers)
+        if response.status_code != 204:
+            raise RuntimeError(f"raw write failed: {response.status_code} {response.text}")
+
+    started = time.perf_counter()
+    send_all(bodies, senders, post)
+    elapsed = time.perf_counter() - started
+    client.close()
+    stored = count(server.url, database)
+    if stored != total:
+        raise RuntimeError(f"raw: {stored} points stored, {total} sent")
+    return total / elapsed
+
+
+def end_to_end_rate(
+    server: InfluxDServer,
+    root: Path,
+    total: int,
+    batch: int,
+    senders: int,
+    timeout: float,
+    log: Callable[[str], None] = print,
+) -> float:
+    database = "bench_service"
+    process = DeliveryServiceProcess(
+        data_dir=root / "service" / "data",
+        extra_env={
+            **delivery_env(
+                server.url,
+                database,
+                forward_batch_max_events=5000,
+                forward_linger_seconds=0.05,
+            ),
+            "STATS_LOG_LEVEL": "warning",
+        },
+    )
+    process.data_dir.mkdir(parents=True)
+    token = process.token(IDENTITY, "write")
+    process.start()
+    try:
+        bodies = [
+            orjson.dumps([payload(n) for n in range(start, start + batch)])
+            for start in range(0, total, batch)
+        ]
+        client = httpx.Client(
+            base_url=process.url,
+            headers={"Authorization": f"Token {token}", "Content-Type": "application/json"},
+            timeout=timeout,
+        )
+
+        def post(body: bytes) -> None:
+            response = client.post("/log/events", content=body)
+            if response.status_code != 200 or response.json()["accepted"] != batch:
+                raise RuntimeError(f"ingest failed: {response.status_code} {response.text[:200]}")
+
+        started = time.perf_counter()
+        send_all(bodies, senders, post)
+        accepted = time.perf_counter() - started
+        wait_for_count(server.url, database, total, time.monotonic() + timeout)
+        elapsed = time.perf_counter() - started
+        client.close()
+        log(f"  (all accepted after {accepted:.2f} s, all in InfluxDB after {elapsed:.2f} s)")
+        return total / elapsed
+    finally:
+        process.stop()
+
+
+def run(
+    events: int = 100_000,
+    *,
+    batch: int = 5000,
+    senders: int = 2,
+    timeout: float = 45.0,
+    work_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Both measurements on a fresh influxd; the rates, their ratio and the set-up."""
+    if influxd_executable() is None:
+        raise RuntimeError("influxd is not installed (Debian package influxdb; `make servers`)")
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=work_dir) as tmp:
+        root = Path(tmp)
+        with InfluxDServer(root / "influxd") as server:
+            log(f"{events} points, batches of {batch}, {senders} senders")
+            raw = raw_rate(server, events, batch, senders, timeout)
+            log(f"raw line protocol /write:      {raw:10,.0f} points/s")
+            service = end_to_end_rate(server, root, events, batch, senders, timeout, log)
+            log(f"end to end POST /log/events:   {service:10,.0f} events/s")
+    ratio = service / raw
+    log(f"ratio end to end / raw:        {ratio:10.2f}  (target >= 0.6)")
+    return {
+        "events": events,
+        "batch": batch,
+        "senders": senders,
+        "raw_points_per_second": round(raw),
+        "end_to_end_events_per_second": round(service),
+        "points_per_s": service,
+        "baseline_points_per_s": raw,
+        "ratio": round(ratio, 3),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000, help="points per measurement")
+    parser.add_argument("--batch", type=int, default=5000, help="points per request")
+    parser.add_argument("--senders", type=int, default=2, help="concurrent senders")
+    parser.add_argument("--timeout", type=float, default=45.0, help="limit of each phase (s)")
+    args = parser.parse_args(argv)
+    try:
+        result = run(args.events, batch=args.batch, senders=args.senders, timeout=args.timeout)
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,498 @@
+"""The forwarder: one asyncio task that drains the outbox into the storage backend.
+
+It reads the oldest pending events in batches (``max_batch_events``, or
+``max_batch_bytes``), lingering up to ``linger_seconds`` for a batch to fill,
+hands each batch to the backend's ``write`` (for InfluxDB: one gzip-compressed
+line-protocol request), and settles the outcome in one outbox transaction:
+delivered events are marked forwarded, refused ones dead-lettered.
+
+What each outcome of ``write`` means:
+
+* it returns: every event is stored;
+* ``InfluxWriteRejected`` with ``rejected_event_ids``: those are dead-lettered
+  with InfluxDB's reason, every other event is stored; with ``None`` (it cannot
+  tell which) or status 413 (body too large) the batch is split in halves and
+  each half written again, down to single events; rewriting a stored point
+  changes nothing, so the good events all end up stored and only the bad ones
+  are dead-lettered;
+* ``InvalidEvent``: the encoder refused an event before anything was sent; the
+  batch is bisected the same way and the refused event dead-lettered;
+* ``ServiceUnavailable`` (``InfluxUnavailable``: network error, timeout, 5xx,
+  429...) or anything unexpected: nothing more is settled; what is already
+  known is, then the forwarder backs off (capped, jittered, exponential,
+  honouring ``Retry-After``) and tries the same events again. Nothing is
+  dropped.
+
+The loop overlaps its stages when a backlog exists: while one full batch is
+being written, the next is read from the outbox and the previous one settled.
+Order is kept (reads continue after the last ``seq`` handed out, and go back to
+the oldest pending event whenever the pipeline drains, so replayed dead letters
+are found).
+
+Stopping finishes the batch in flight (bounded by a timeout), then ends; the
+outbox keeps the rest. Clock, sleep and randomness are injected, so tests
+never really wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random as random_module
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from stats_service.delivery.backoff import Backoff
+from stats_service.delivery.outbox import Outbox, OutboxEntry, Rejection
+from stats_service.errors import InvalidEvent, ServiceUnavailable
+from stats_service.events.model import Event
+from stats_service.storage.influxdb import InfluxWriteRejected
+
+__all__ = [
+    "DeliveryBackend",
+    "ForwardOutcome",
+    "Forwarder",
+    "ForwarderConfig",
+    "ForwarderMetrics",
+]
+
+_log = logging.getLogger(__name__)
+
+_TOO_LARGE = 413
+
+
+class DeliveryBackend(Protocol):
+    """What the forwarder needs of a storage backend."""
+
+    async def open(self) -> None:
+        """Acquire resources; called again by the forwarder if it failed at start."""
+
+    async def write(self, events: Sequence[Event]) -> None:
+        """Store ``events``; see the module docstring for what each outcome means."""
+
+
+class ForwarderMetrics(Protocol):
+    """Counters the forwarder reports to (``observability.metrics`` provides them)."""
+
+    def forwarded(self, count: int, seconds: float) -> None:
+        """``count`` events reached the backend; writing them took ``seconds``."""
+
+    def forward_error(self, kind: str) -> None:
+        """A backend write failed: ``unavailable`` (retried) or ``rejected``."""
+
+    def dead_lettered(self, count: int) -> None:
+        """``count`` events were moved to the dead letters."""
+
+
+class _NoMetrics:
+    def forwarded(self, count: int, seconds: float) -> None:
+        pass
+
+    def forward_error(self, kind: str) -> None:
+        pass
+
+    def dead_lettered(self, count: int) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class ForwarderConfig:
+    """How the forwarder batches, waits and retries."""
+
+    max_batch_events: int = 5000
+    """Most events in one backend write."""
+    max_batch_bytes: int = 8 * 1024 * 1024
+    """Most outbox bytes in one backend write (one larger event still goes alone)."""
+    linger_seconds: float = 1.0
+    """How long a batch that is not full waits for more events before it is sent."""
+    poll_interval_seconds: float = 1.0
+    """How often an idle forwarder looks for work it was not told about (CLI replays)."""
+    prune_interval_seconds: float = 60.0
+    """How often forwarded rows older than the dedupe window are deleted."""
+    stop_timeout_seconds: float = 10.0
+    """How long ``stop`` waits for the batch in flight."""
+    backoff: Backoff = field(default_factory=Backoff)
+    """Waits between attempts while the backend is unavailable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardOutcome:
+    """What one call of :meth:`Forwarder.forward_batch` settled."""
+
+    forwarded: int
+    dead_lettered: int
+    requests: int
+    """Backend writes it took (more than one when a batch was split)."""
+
+
+class _Settlement:
+    """What is known so far about the entries of one batch."""
+
+    __slots__ = ("forwarded", "rejected", "requests", "seconds")
+
+    def __init__(self) -> None:
+        self.forwarded: list[OutboxEntry] = []
+        self.rejected: list[Rejection] = []
+        self.requests = 0
+        self.seconds = 0.0
+
+
+class _RetryLater(Exception):
+    """The backend cannot take the batch now; wait, then try the rest again."""
+
+    def __init__(self, message: str, retry_after_seconds: float | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Forwarder:
+    """Drains one :class:`~stats_service.delivery.outbox.Outbox` into one backend.
+
+    ``start`` launches the task; ``notify`` tells it events were committed;
+    ``stop`` ends it. :meth:`forward_batch` is one step of the loop, usable on
+    its own (tests, a one-shot drain).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        backend: DeliveryBackend,
+        *,
+        config: ForwarderConfig | None = None,
+        backend_open: bool = True,
+        metrics: ForwarderMetrics | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: Callable[[], float] = random_module.random,
+    ) -> None:
+        self._outbox = outbox
+        self._backend = backend
+        self._config = config or ForwarderConfig()
+        self._backend_open = backend_open
+        self._metrics: ForwarderMetrics = metrics or _NoMetrics()
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._random = random
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._pending_hint = 0
+        self._prefetch: asyncio.Future[list[OutboxEntry]] | None = None
+        self._settling: asyncio.Future[None] | None = None
+        self._cursor = 0
+        self._attempt = 0
+        self._backend_ok: bool | None = None
+        self._last_error: str | None = None
+        self._next_retry_seconds = 0.0
+
+    @property
+    def config(self) -> ForwarderConfig:
+        """The configuration in use."""
+        return self._config
+
+    @property
+    def running(self) -> bool:
+        """Whether the task runs."""
+        return self._task is not None and not self._task.done()
+
+    @property
+    def retrying(self) -> bool:
+        """Whether the last attempt failed and the forwarder is backing off."""
+        return self._attempt > 0
+
+    @property
+    def backend_ok(self) -> bool | None:
+        """Whether the last backend write got an answer; None before the first."""
+        return self._backend_ok
+
+    @property
+    def last_error(self) -> str | None:
+        """The error of the last failed attempt; None once an attempt succeeds."""
+        return self._last_error
+
+    @property
+    def next_retry_seconds(self) -> float:
+        """The wait chosen after the last failure (0 when not retrying)."""
+        return self._next_retry_seconds if self._attempt else 0.0
+
+    def start(self, pending_events: int = 0) -> None:
+        """Start the task (call from a running loop); ``pending_events`` is the backlog."""
+        if self.running:
+            return
+        self._pending_hint = pending_events
+        self._stopping.clear()
+        self._task = asyncio.create_task(self._run(), name="stats-forwarder")
+
+    def notify(self, pending_events: int) -> None:
+        """Events were committed; ``pending_events`` is the backlog after that commit."""
+        self._pending_hint = pending_events
+        self._wake.set()
+
+    async def stop(self) -> bool:
+        """Finish the batch in flight (within the stop timeout), then end the task.
+
+        Returns False if the batch had to be abandoned mid-flight; its events
+        stay pending and are sent again later (a repeated point is harmless).
+        """
+        task, self._task = self._task, None
+        self._stopping.set()
+        if task is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self._config.stop_timeout_seconds)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            _log.warning("the forwarder stopped in the middle of a batch; it stays pending")
+            return False
+        return True
+
+    # -- one step ------------------------------------------------------------
+
+    async def forward_batch(self) -> ForwardOutcome | None:
+        """Read the oldest pending batch, write it, settle it; None when nothing is pending.
+
+        Raises ``ServiceUnavailable`` when the backend cannot take it now, after
+        settling whatever part of the batch is already known.
+        """
+        try:
+            return await self._forward_batch()
+        except _RetryLater as exc:
+            retry_after = max(1, round(exc.retry_after_seconds or 1))
+            raise ServiceUnavailable(exc.message, retry_after_seconds=retry_after) from None
+
+    async def _forward_batch(self, *, pipelined: bool = False) -> ForwardOutcome | None:
+        """One batch. ``pipelined`` (the loop): the next full batch is read while this
+        one is written, and this one is settled while the next is written.
+
+        ``_cursor`` is the last ``seq`` handed to the backend whose settlement may
+        not have landed yet; reads start after it. It goes back to 0 whenever the
+        pipeline is drained, so events made pending again (replays) are found.
+        """
+        config = self._config
+        self._wake.clear()  # what is committed from now on is news to the loop
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            entries = await prefetch
+        else:
+            entries = await self._outbox.next_batch(
+                config.max_batch_events, config.max_batch_bytes, after_seq=self._cursor
+            )
+        if not entries:
+            await self._settled()
+            if self._cursor:
+                self._cursor = 0
+                return await self._forward_batch(pipelined=pipelined)
+            return None
+        if pipelined and len(entries) >= config.max_batch_events:
+            self._prefetch = asyncio.ensure_future(
+                self._outbox.next_batch(
+                    config.max_batch_events, config.max_batch_bytes, after_seq=entries[-1].seq
+                )
+            )
+        settlement = _Settlement()
+        started = self._monotonic()
+        try:
+            if not self._backend_open:
+                await self._open_backend()
+            await self._deliver(entries, settlement)
+        except _RetryLater:
+            self._metrics.forward_error("unavailable")
+            await self._drain_pipeline()
+            await self._settle(settlement)
+            self._backend_ok = False
+            raise
+        self._backend_ok = True
+        settlement.seconds = self._monotonic() - started
+        await self._settled()
+        if pipelined:
+            self._cursor = entries[-1].seq
+            self._settling = asyncio.ensure_future(self._settle(settlement))
+        else:
+            await self._settle(settlement)
+        return ForwardOutcome(
+            forwarded=len(settlement.forwarded),
+            dead_lettered=len(settlement.rejected),
+            requests=settlement.requests,
+        )
+
+    async def _settled(self) -> None:
+        """Wait for the settlement in the background, if any (its errors propagate)."""
+        settling, self._settling = self._settling, None
+        if settling is not None:
+            await settling
+
+    async def _drain_pipeline(self) -> None:
+        """Drop the read-ahead batch, let the settlement in the background land, restart
+        reading from the oldest pending event. A failed settlement only means its
+        events stay pending and are sent again (a repeated point is harmless)."""
+        prefetch, self._prefetch = self._prefetch, None
+        if prefetch is not None:
+            prefetch.cancel()
+            await asyncio.gather(prefetch, return_exceptions=True)
+        try:
+            await self._settled()
+        except Exception:  # noqa: BLE001 -- the events stay pending; logged
+            _log.warning("settling a delivered batch failed; it will be sent again", exc_info=True)
+        self._cursor = 0
+
+    async def _open_backend(self) -> None:
+        try:
+            await self._backend.open()
+        except ServiceUnavailable as exc:
+            raise _RetryLater(exc.message, exc.retry_after_seconds) from None
+        except Exception as exc:  # noqa: BLE001 -- logged; the forwarder retries later
+            _log.exception("opening the backend failed")
+            raise _RetryLater(f"{type(exc).__name__}: {exc}", None) from None
+        self._backend_open = True
+
+    async def _settle(self, settlement: _Settlement) -> None:
+        if settlement.forwarded or settlement.rejected:
+            self._pending_hint = await self._outbox.settle(
+                settlement.forwarded, settlement.rejected
+            )
+            if settlement.forwarded:
+                self._metrics.forwarded(len(settlement.forwarded), settlement.seconds)
+            if settlement.rejected:
+                self._metrics.dead_lettered(len(settlement.rejected))
+            for rejection in settlement.rejected:
+                _log.warning(
+                    "dead-lettered event %s: %s", rejection.entry.event.event_id, rejection.reason
+                )
+
+    async def _deliver(self, entries: Sequence[OutboxEntry], settlement: _Settlement) -> None:
+        """Write ``entries``, splitting where needed; record every outcome in ``settlement``."""
+        settlement.requests += 1
+        try:
+            await self._backend.write([entry.event for entry in entries])
+        except InfluxWriteRejected as exc:
+            self._metrics.forward_error("rejected")
+            ids = exc.rejected_event_ids
+            if exc.influx_status == _TOO_LARGE or ids is None:
+                await self._split(entries, settlement, exc.reason, exc.influx_status)
+                return
+            for entry in entries:
+                if entry.event.event_id in ids:
+                    settlement.rejected.append(Rejection(entry, exc.reason, exc.influx_status))
+                else:
+                    settlement.forwarded.append(entry)
+        except InvalidEvent as exc:
+            self._metrics.forward_error("rejected")
+            await self._split(entries, settlement, exc.message, None)
+        except ServiceUnavailable as exc:
+            raise _RetryLater(exc.message, exc.retry_after_seconds) from None
+        except Exception as exc:  # noqa: BLE001 -- logged; the events stay pending
+            # Unknown trouble (a bug, an unexpected answer): keep the events, retry later.
+            _log.exception("writing %d events to the backend failed unexpectedly", len(entries))
+            raise _RetryLater(f"{type(exc).__name__}: {exc}", None) from None
+        else:
+            settlement.forwarded.extend(entries)
+
+    async def _split(
+        self,
+        entries: Sequence[OutboxEntry],
+        settlement: _Settlement,
+        reason: str,
+        status: int | None,
+    ) -> None:
+        if len(entries) == 1:
+            settlement.rejected.append(Rejection(entries[0], reason, status))
+            return
+        middle = len(entries) // 2
+        await self._deliver(entries[:middle], settlement)
+        await self._deliver(entries[middle:], settlement)
+
+    # -- the loop ------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            await self._drain_pipeline()
+
+    async def _loop(self) -> None:
+        config = self._config
+        next_prune = self._monotonic()
+        while not self._stopping.is_set():
+            if self._monotonic() >= next_prune:
+                await self._prune()
+                next_prune = self._monotonic() + config.prune_interval_seconds
+            if self._prefetch is None:
+                await self._linger()
+            if self._stopping.is_set():
+                return
+            try:
+                outcome = await self._forward_batch(pipelined=True)
+            except (_RetryLater, ServiceUnavailable) as exc:
+                await self._drain_pipeline()
+                await self._back_off(exc.message, exc.retry_after_seconds)
+                continue
+            except Exception as exc:  # noqa: BLE001 -- the outbox failed (disk): logged, retried
+                _log.exception("the forwarder could not read or settle the outbox")
+                await self._drain_pipeline()
+                await self._back_off(f"outbox: {type(exc).__name__}: {exc}", None)
+                continue
+            if self._attempt:
+                _log.info("delivery resumed after %d failed attempts", self._attempt)
+            self._attempt = 0
+            self._last_error = None
+            if outcome is None and not self._wake.is_set():
+                await self._wait(config.poll_interval_seconds, wake=True)
+
+    async def _linger(self) -> None:
+        """Wait, up to the linger time, until a full batch is pending (or stop)."""
+        config = self._config
+        if self._pending_hint >= config.max_batch_events or config.linger_seconds <= 0:
+            return
+        deadline = self._monotonic() + config.linger_seconds
+        while not self._stopping.is_set() and self._pending_hint < config.max_batch_events:
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            await self._wait(remaining, wake=True)
+
+    async def _back_off(self, message: str, retry_after_seconds: float | None) -> None:
+        self._backend_ok = False
+        self._attempt += 1
+        self._last_error = message
+        delay = self._config.backoff.delay(
+            self._attempt, random=self._random, retry_after_seconds=retry_after_seconds
+        )
+        self._next_retry_seconds = delay
+        log = _log.warning if self._attempt == 1 else _log.debug
+        log("delivery failed (attempt %d), retrying in %.2f s: %s", self._attempt, delay, message)
+        try:
+            await self._outbox.record_error(message)
+        except Exception:  # noqa: BLE001 -- the status is best effort; delivery goes on
+            _log.debug("could not record the delivery error in the outbox", exc_info=True)
+        await self._wait(delay, wake=False)
+
+    async def _prune(self) -> None:
+        try:
+            deleted = await self._outbox.prune()
+        except Exception:  # noqa: BLE001 -- pruning is housekeeping; try again next time
+            _log.warning("pruning the outbox failed", exc_info=True)
+            return
+        if deleted:
+            _log.debug("pruned %d forwarded outbox rows", deleted)
+
+    async def _wait(self, seconds: float, *, wake: bool) -> None:
+        """Sleep ``seconds``; return early on stop (and on ``notify`` if ``wake``)."""
+        waiters = [
+            asyncio.ensure_future(self._sleep(seconds)),
+            asyncio.ensure_future(self._stopping.wait()),
+        ]
+        if wake:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)

@@ -1,0 +1,330 @@
+"""``DurableStore``: a backend behind a durable outbox and a forwarder.
+
+``write`` returns once the events are committed to the outbox (SQLite, WAL,
+group commit): that commit is what a 2xx promises. The forwarder task then
+delivers them to the backend (InfluxDB) in batches, retrying while it is
+unavailable and dead-lettering the points it refuses. Reads see both places:
+``get`` looks in the outbox first, then the backend; ``query`` merges the
+pending events of the window with the backend's page.
+
+The store opens and accepts events while the backend is down. When the
+outbox reaches its bound (pending events or bytes), ``write`` raises
+:class:`~stats_service.delivery.outbox.OutboxFull`, a ``ServiceUnavailable``
+(503) whose ``Retry-After`` estimates when room will be free.
+
+See :mod:`stats_service.delivery.outbox` for idempotency (``event_id`` is
+remembered for the dedupe window) and for how two events that share series
+and timestamp are both kept (the later one's time moves by a nanosecond).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import random as random_module
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stats_service.delivery.backoff import Backoff
+from stats_service.delivery.forwarder import Forwarder, ForwarderConfig, ForwarderMetrics
+from stats_service.delivery.outbox import DeadLetter, Outbox, OutboxFull, OutboxStatus
+from stats_service.errors import ServiceUnavailable
+from stats_service.events.model import Event
+from stats_service.storage.base import EventPage, EventQuery, EventStore, StoreHealth
+
+__all__ = ["DeliveryConfig", "DurableStore"]
+
+_log = logging.getLogger(__name__)
+
+_MAX_RETRY_AFTER_SECONDS = 60
+_IDLE_RETRY_AFTER_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """Bounds of the outbox and the forwarder's batching and retries."""
+
+    max_pending_events: int = 1_000_000
+    """Pending events the outbox holds before writes get 503."""
+    max_pending_bytes: int = 1 << 30
+    """Pending bytes the outbox holds before writes get 503."""
+    dedupe_window_seconds: float = 86_400.0
+    """How long forwarded ids (and their series timestamps) are remembered."""
+    batch_max_events: int = 5000
+    """Most events in one backend write."""
+    batch_max_bytes: int = 8 * 1024 * 1024
+    """Most outbox bytes in one backend write."""
+    linger_seconds: float = 1.0
+    """How long a batch that is not full waits for more events."""
+    poll_interval_seconds: float = 1.0
+    """How often an idle forwarder checks for work from another process (CLI replay)."""
+    prune_interval_seconds: float = 60.0
+    """How often forwarded rows past the dedupe window are deleted."""
+    close_timeout_seconds: float = 10.0
+    """How long closing waits for the batch in flight and the outbox writer."""
+    backoff: Backoff = field(default_factory=Backoff)
+    """Waits between delivery attempts while the backend is unavailable."""
+
+    def forwarder_config(self) -> ForwarderConfig:
+        """The forwarder's share of this configuration."""
+        return ForwarderConfig(
+            max_batch_events=self.batch_max_events,
+            max_batch_bytes=self.batch_max_bytes,
+            linger_seconds=self.linger_seconds,
+            poll_interval_seconds=self.poll_interval_seconds,
+            prune_interval_seconds=self.prune_interval_seconds,
+            stop_timeout_seconds=self.close_timeout_seconds,
+            backoff=self.backoff,
+        )
+
+
+def _merge(first: EventPage, second: EventPage, limit: int) -> EventPage:
+    """One page from two pages of the same query, de-duplicated by ``event_id``."""
+    seen: set[str] = set()
+    events: list[Event] = []
+    for event in heapq.merge(first.events, second.events, key=lambda e: (e.time_ns, e.event_id)):
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            events.append(event)
+    more = len(events) > limit or first.next_after is not None or second.next_after is not None
+    del events[limit:]
+    if not more or not events:
+        return EventPage(events=events, next_after=None)
+    return EventPage(events=events, next_after=(events[-1].time_ns, events[-1].event_id))
+
+
+class DurableStore:
+    """An ``EventStore`` that commits to an outbox and forwards to ``backend``.
+
+    ``backend`` is opened and closed by this store. ``outbox_path`` is the
+    SQLite file (e.g. ``<data_dir>/outbox.sqlite3``). ``metrics`` receives the
+    forwarder's counts. Clocks, sleep and randomness are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        backend: EventStore,
+        outbox_path: Path,
+        *,
+        config: DeliveryConfig | None = None,
+        backend_name: str | None = None,
+        metrics: ForwarderMetrics | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: Callable[[], float] = random_module.random,
+    ) -> None:
+        self._backend = backend
+        self._config = config or DeliveryConfig()
+        self._backend_name = backend_name or str(
+            getattr(backend, "backend_name", type(backend).__name__)
+        )
+        self._outbox_path = outbox_path
+        self._metrics = metrics
+        self._clock_ns = clock_ns
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._random = random
+        self._outbox: Outbox | None = None
+        self._forwarder: Forwarder | None = None
+        self._lifecycle = asyncio.Lock()
+
+    @property
+    def backend(self) -> EventStore:
+        """The store events are forwarded to."""
+        return self._backend
+
+    @property
+    def backend_name(self) -> str:
+        """The backend's name (``influxdb``...), for health and status."""
+        return self._backend_name
+
+    @property
+    def config(self) -> DeliveryConfig:
+        """The delivery configuration."""
+        return self._config
+
+    @property
+    def outbox(self) -> Outbox:
+        """The open outbox (for metrics: ``commits``)."""
+        if self._outbox is None:
+            raise ServiceUnavailable("the durable store is not open")
+        return self._outbox
+
+    @property
+    def forwarder(self) -> Forwarder:
+        """The running forwarder."""
+        if self._forwarder is None:
+            raise ServiceUnavailable("the durable store is not open")
+        return self._forwarder
+
+    async def open(self) -> None:
+        """Open the outbox, then the backend (tolerating its absence), then start forwarding."""
+        async with self._lifecycle:
+            if self._outbox is not None:
+                return
+            config = self._config
+            outbox = Outbox(
+                self._outbox_path,
+                max_pending_events=config.max_pending_events,
+                max_pending_bytes=config.max_pending_bytes,
+                dedupe_window_seconds=config.dedupe_window_seconds,
+                clock_ns=self._clock_ns,
+            )
+            await asyncio.to_thread(outbox.open)
+            try:
+                await asyncio.to_thread(outbox.repair_counts_sync)
+                backlog = (await outbox.counts()).pending_events
+            except BaseException:
+                await asyncio.to_thread(outbox.close)
+                raise
+            backend_open = await self._open_backend()
+            forwarder = Forwarder(
+                outbox,
+                self._backend,
+                config=config.forwarder_config(),
+                backend_open=backend_open,
+                metrics=self._metrics,
+                monotonic=self._monotonic,
+                sleep=self._sleep,
+                random=self._random,
+            )
+            forwarder.start(pending_events=backlog)
+            self._outbox, self._forwarder = outbox, forwarder
+            if backlog:
+                _log.info("the outbox holds %d pending events; forwarding them", backlog)
+
+    async def close(self) -> None:
+        """Stop forwarding (the batch in flight finishes), then close the outbox and backend."""
+        async with self._lifecycle:
+            outbox, forwarder = self._outbox, self._forwarder
+            self._outbox = self._forwarder = None
+            if forwarder is not None:
+                await forwarder.stop()
+            if outbox is not None:
+                drained = await asyncio.to_thread(outbox.close, self._config.close_timeout_seconds)
+                if not drained:
+                    _log.warning("the outbox writer did not finish in time; it finishes alone")
+                try:
+                    await self._backend.close()
+                except Exception:  # noqa: BLE001 -- nothing is buffered there; log and go on
+                    _log.warning("closing the %s backend failed", self._backend_name, exc_info=True)
+
+    async def write(self, events: Sequence[Event]) -> None:
+        """Commit ``events`` to the outbox; returns once they are durable.
+
+        Known ids are skipped. Raises ``OutboxFull`` (503 with ``Retry-After``)
+        when they do not fit, ``InvalidEvent`` for a non-finite field.
+        """
+        outbox = self.outbox
+        try:
+            appended = await outbox.append(events)
+        except OutboxFull as exc:
+            retry_after = await self._retry_after(len(events))
+            raise OutboxFull(exc.message, retry_after_seconds=retry_after) from None
+        if appended.inserted and self._forwarder is not None:
+            self._forwarder.notify(appended.pending_events)
+
+    async def get(self, event_id: str) -> Event | None:
+        """The event with this id, pending in the outbox or stored in the backend."""
+        pending = await self.outbox.get_pending(event_id)
+        if pending is not None:
+            return pending
+        # Read after the outbox: an event forwarded in between is in the backend by now.
+        return await self._backend.get(event_id)
+
+    async def query(self, query: EventQuery) -> EventPage:
+        """The window's events from outbox and backend, merged by ``(time_ns, event_id)``."""
+        if query.limit < 1:
+            raise ValueError("query limit must be at least 1")
+        pending = await self.outbox.query_pending(query)
+        # Read after the outbox, as in ``get``: nothing falls between the two reads.
+        stored = await self._backend.query(query)
+        return _merge(pending, stored, query.limit)
+
+    async def health(self) -> StoreHealth:
+        """Ok while writes can be taken: the outbox is writable and the backend
+        reachable, or the backlog under its bounds. The detail says which."""
+        outbox = self._outbox
+        if outbox is None or not outbox.writable:
+            return StoreHealth(self._backend_name, ok=False, detail="the outbox is not open")
+        try:
+            backend = await self._backend.health()
+        except Exception as exc:  # noqa: BLE001 -- a failing probe is an answer
+            backend = StoreHealth(self._backend_name, ok=False, detail=f"health check: {exc}")
+        status = await self.status(backend_ok=backend.ok)
+        age = status.oldest_pending_age_seconds
+        detail = (
+            f"{backend.detail}; outbox {status.state}: {status.pending_events} pending"
+            f"{'' if age is None else f' (oldest {age:.1f} s)'}, {status.dead_letters} dead letters"
+        )
+        return StoreHealth(backend.backend, ok=status.ready, detail=detail)
+
+    async def status(self, *, backend_ok: bool | None = None) -> OutboxStatus:
+        """Backlog, age, forward rate, dead letters, last error and state; no network call.
+
+        ``backend_ok`` overrides the forwarder's last known contact with the backend.
+        """
+        outbox = self.outbox
+        forwarder = self._forwarder
+        if backend_ok is None and forwarder is not None:
+            backend_ok = forwarder.backend_ok
+        return await outbox.status(backend=self._backend_name, backend_ok=backend_ok)
+
+    def status_sync(self) -> OutboxStatus | None:
+        """:meth:`status` without awaiting (a quick read on the calling thread), for
+        scrape-time metrics; None when the store is not open."""
+        outbox, forwarder = self._outbox, self._forwarder
+        if outbox is None:
+            return None
+        backend_ok = forwarder.backend_ok if forwarder is not None else None
+        counts = outbox.counts_sync()
+        return OutboxStatus.from_counts(
+            counts,
+            now_ns=self._clock_ns(),
+            writable=outbox.writable,
+            max_pending_events=outbox.max_pending_events,
+            max_pending_bytes=outbox.max_pending_bytes,
+            backend=self._backend_name,
+            backend_ok=backend_ok,
+        )
+
+    async def deadletters(self, limit: int = 100) -> list[DeadLetter]:
+        """The oldest ``limit`` dead-lettered events with InfluxDB's reasons."""
+        return await self.outbox.deadletters(limit)
+
+    async def replay_deadletters(self, event_ids: Sequence[str] | None = None) -> int:
+        """Queue dead letters for delivery again (all when ``event_ids`` is None); how many."""
+        replayed = await self.outbox.replay(event_ids)
+        if replayed and self._forwarder is not None:
+            self._forwarder.notify((await self.outbox.counts()).pending_events)
+        return replayed
+
+    async def _open_backend(self) -> bool:
+        try:
+            await self._backend.open()
+        except Exception:  # noqa: BLE001 -- accept events anyway; the forwarder retries
+            _log.warning(
+                "the %s backend could not be opened; events are kept in the outbox",
+                self._backend_name,
+                exc_info=True,
+            )
+            return False
+        return True
+
+    async def _retry_after(self, events: int) -> int:
+        """Seconds until ``events`` more are likely to fit, from the recent forward rate."""
+        try:
+            status = await self.outbox.status()
+        except Exception:  # noqa: BLE001 -- an estimate only
+            return _IDLE_RETRY_AFTER_SECONDS
+        rate = status.forward_rate_events_per_second
+        forwarder = self._forwarder
+        if rate <= 0 or (forwarder is not None and forwarder.retrying):
+            wait = forwarder.next_retry_seconds if forwarder is not None else 0.0
+            return max(_IDLE_RETRY_AFTER_SECONDS, min(_MAX_RETRY_AFTER_SECONDS, math.ceil(wait)))
+        return max(1, min(_MAX_RETRY_AFTER_SECONDS, math.ceil(events / rate)))
