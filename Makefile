@@ -24,10 +24,12 @@ run: install  ## create a development secret, access file and token if absent, t
 	$(BIN)/stats-service --config $(CONFIG) dev-setup
 	$(BIN)/stats-service --config $(CONFIG) serve
 
-servers:  ## install the real servers the integration tests start (Debian: influxdb)
-	@command -v influxd >/dev/null 2>&1 || { \
-	  echo "installing Debian package influxdb"; \
-	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q influxdb; }
+servers:  ## install the real servers the integration tests start (Debian: influxdb, prometheus)
+	@command -v influxd >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
+	  && command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Debian packages influxdb prometheus"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+	    --no-install-recommends influxdb prometheus; }
 
 test: install servers  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
 	$(BIN)/python -m pytest

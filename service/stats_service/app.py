@@ -21,8 +21,10 @@ from stats_service.api.routes import events, health, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
 from stats_service.ingest import Ingestor
+from stats_service.observability import configure_logging, install_observability
 from stats_service.settings import Settings, settings_from_environment
 from stats_service.storage.base import EventStore
+from stats_service.storage.durable import DurableStore
 from stats_service.storage.factory import build_store
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -51,8 +53,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = store if store is not None else build_store(settings)
+        backend = store if store is not None else build_store(settings, metrics=metrics)
         await backend.open()
+        if isinstance(backend, DurableStore):
+            metrics.watch_outbox(backend.status_sync)
         authenticator = Authenticator(
             TokenSigner(keys),
             AccessFile(
@@ -68,10 +72,11 @@ def create_app(
             limits=settings.limits,
             tag_keys=frozenset(settings.tag_keys),
         )
-        app.state.components = Components(settings, backend, ingestor, authenticator)
+        app.state.components = Components(settings, backend, ingestor, authenticator, metrics)
         try:
             yield
         finally:
+            metrics.watch_outbox(None)
             await backend.close()
 
     app = FastAPI(
@@ -88,6 +93,13 @@ def create_app(
     app.add_middleware(TrailingSlashMiddleware)
     if fast_lane:
         app.add_middleware(IngestFastLane)
+    # Last, so that it wraps every other middleware (the fast lane included).
+    metrics = install_observability(
+        app,
+        version=__version__,
+        metrics_enabled=settings.metrics_enabled,
+        access_log=settings.access_log,
+    )
     return app
 
 
@@ -97,4 +109,10 @@ def create_app_from_env() -> FastAPI:
     Settings come from the environment (and ``$STATS_CONFIG``); used when
     uvicorn itself starts several worker processes.
     """
-    return create_app(settings_from_environment())
+    settings = settings_from_environment()
+    configure_logging(
+        log_format=settings.log_format,
+        level=settings.log_level,
+        secrets_to_hide=settings.signing_keys(),
+    )
+    return create_app(settings)

@@ -125,13 +125,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs the server
 
     from stats_service.app import create_app  # noqa: PLC0415
+    from stats_service.observability import configure_logging  # noqa: PLC0415
 
+    configure_logging(
+        log_format=settings.log_format,
+        level=settings.log_level,
+        secrets_to_hide=settings.signing_keys(),
+    )
     app = create_app(settings)
     uvicorn.run(
         app,
         host=args.host or settings.host,
         port=args.port or settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # configure_logging above owns the log format
+        access_log=False,  # the request middleware writes the access line
         server_header=False,
     )
     return 0

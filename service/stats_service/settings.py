@@ -35,6 +35,7 @@ ENV_PREFIX = "STATS_"
 INI_SECTION = "stats_service"
 
 StorageBackend = Literal["embedded", "memory", "influxdb", "influxdb2"]
+LogFormat = Literal["text", "json"]
 _BACKENDS: tuple[str, ...] = get_args(StorageBackend)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -57,6 +58,17 @@ class Settings:
     host: str = field(default="127.0.0.1", metadata=_doc("Address `serve` binds to."))
     port: int = field(default=20080, metadata=_doc("TCP port `serve` listens on."))
     log_level: str = field(default="info", metadata=_doc("debug, info, warning or error."))
+    log_format: LogFormat = field(
+        default="text",
+        metadata=_doc("text (for people) or json (one object per line, for log collectors)."),
+    )
+    access_log: bool = field(
+        default=True,
+        metadata=_doc("Log one line per request: method, route, status, duration, request id."),
+    )
+    metrics_enabled: bool = field(
+        default=True, metadata=_doc("Record Prometheus metrics and serve them on /metrics.")
+    )
     data_dir: Path = field(
         default=Path("var"),
         metadata=_doc("Directory for the embedded store, keys, access file and outbox."),
@@ -317,6 +329,8 @@ def _validate(settings: Settings) -> None:
             not isinstance(value, int | float) or isinstance(value, bool) or value <= 0
         ):
             raise ConfigurationError(f"{f.name} must be a positive number, not {value!r}")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigurationError(f"log_format must be text or json, not {settings.log_format!r}")
     if settings.log_level.lower() not in {"debug", "info", "warning", "error", "critical"}:
         raise ConfigurationError(f"log_level {settings.log_level!r} is not a logging level")
 

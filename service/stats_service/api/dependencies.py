@@ -17,6 +17,7 @@ from fastapi.security import APIKeyHeader
 
 from stats_service.auth import Authenticator, Principal
 from stats_service.ingest import Ingestor
+from stats_service.observability import MetricsRecorder
 from stats_service.settings import Settings
 from stats_service.storage.base import EventStore
 
@@ -31,6 +32,7 @@ class Components:
     store: EventStore
     ingestor: Ingestor
     authenticator: Authenticator
+    metrics: MetricsRecorder
 
 
 # Declares the header for OpenAPI ("Token <token>" or "Bearer <token>"); the

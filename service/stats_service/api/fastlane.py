@@ -54,6 +54,7 @@ class IngestFastLane:
             logger.info("client disconnected during POST %s", scope["path"])
             return
         except StatsServiceError as exc:
+            components.metrics.observe_error("POST", "/log/event", exc)
             status, body, extra = error_parts(exc)
         except Exception:
             logger.exception("unhandled error on POST %s", scope["path"])
@@ -76,6 +77,7 @@ async def _log_event(components: Components, scope: Scope, receive: Receive) -> 
         max_bytes=components.settings.max_body_bytes,
     )
     result = await components.ingestor.log_payload(decode_json(raw), principal.identity)
+    components.metrics.events_accepted(len(result) if isinstance(result, list) else 1, "/log/event")
     return orjson.dumps(result)
 
 

@@ -1,0 +1,118 @@
+"""Observability: Prometheus metrics, structured logs and request ids, installed in one call.
+
+``create_app`` calls :func:`install_observability` once, last (after the
+error handlers, routers and every other middleware, so that it wraps them)::
+
+    metrics = install_observability(app, version=__version__)
+
+and hands ``metrics`` (a :class:`MetricsRecorder`) to whatever counts things.
+``configure_logging`` is called by whatever starts the server, never at import.
+
+- :mod:`.metrics`: the metric catalogue, :class:`Metrics` / :class:`NullMetrics`,
+  the scrape-time outbox collector, ``/metrics`` and the HTTP instrumentation.
+- :mod:`.logging`: text or JSON log lines, the request-id and access-log
+  middleware, redaction of tokens and secrets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry
+
+from stats_service.observability.logging import (
+    ACCESS_LOGGER,
+    REQUEST_ID_HEADER,
+    JsonFormatter,
+    LogFormat,
+    Redactor,
+    RequestContextMiddleware,
+    RouteTemplates,
+    TextFormatter,
+    configure_logging,
+    current_request_id,
+)
+from stats_service.observability.metrics import (
+    CATALOGUE,
+    METRICS_PATH,
+    Metrics,
+    MetricSpec,
+    MetricsRecorder,
+    NullMetrics,
+    OutboxGauges,
+    OutboxSnapshot,
+    install_metrics,
+    is_multiprocess,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from stats_service.observability.metrics import OutboxStatusSource
+
+__all__ = [
+    "ACCESS_LOGGER",
+    "CATALOGUE",
+    "METRICS_PATH",
+    "REQUEST_ID_HEADER",
+    "JsonFormatter",
+    "LogFormat",
+    "MetricSpec",
+    "Metrics",
+    "MetricsRecorder",
+    "NullMetrics",
+    "OutboxGauges",
+    "OutboxSnapshot",
+    "Redactor",
+    "RequestContextMiddleware",
+    "RouteTemplates",
+    "TextFormatter",
+    "configure_logging",
+    "current_request_id",
+    "install_observability",
+    "is_multiprocess",
+]
+
+
+def install_observability(
+    app: FastAPI,
+    *,
+    version: str,
+    metrics_enabled: bool = True,
+    access_log: bool = True,
+    registry: CollectorRegistry | None = None,
+    outbox_status: OutboxStatusSource | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> MetricsRecorder:
+    """Add request ids, access logs and (unless disabled) metrics to ``app``.
+
+    Call it last: after the error handlers, routers and every other middleware,
+    before the app starts. Its middleware then wraps all the others, so every
+    request gets a request id, an access line and HTTP metrics, including
+    requests a middleware answers itself. Returns the recorder to count with:
+    :class:`Metrics`, or :class:`NullMetrics` when ``metrics_enabled`` is false
+    (then there is no ``/metrics``). ``outbox_status`` may also be attached
+    later with ``watch_outbox``.
+    """
+    if app.middleware_stack is not None:
+        raise RuntimeError("install_observability must run before the app starts")
+    route_templates = RouteTemplates()
+    recorder: MetricsRecorder = NullMetrics()
+    if metrics_enabled:
+        recorder = install_metrics(
+            app,
+            version=version,
+            registry=registry,
+            outbox_status=outbox_status,
+            route_templates=route_templates,
+        )
+    # Added last, so it is the outermost layer: its request id covers the rest.
+    app.add_middleware(
+        RequestContextMiddleware,
+        access_log=access_log,
+        clock=clock,
+        route_templates=route_templates,
+    )
+    return recorder

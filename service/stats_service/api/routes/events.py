@@ -79,7 +79,9 @@ async def log_event(request: Request, caller: Writer) -> Response:
     components = caller.components
     body = await read_body(request, max_bytes=components.settings.max_body_bytes)
     payload = decode_json(body)
-    return _json(await components.ingestor.log_payload(payload, caller.principal.identity))
+    result = await components.ingestor.log_payload(payload, caller.principal.identity)
+    components.metrics.events_accepted(len(result) if isinstance(result, list) else 1, "/log/event")
+    return _json(result)
 
 
 @router.post(
@@ -120,6 +122,8 @@ async def log_events(request: Request, caller: Writer) -> Response:
     outcome = await caller.components.ingestor.log_batch(
         items, caller.principal.identity, pre_rejected
     )
+    caller.components.metrics.events_accepted(len(outcome.ids), "/log/events")
+    caller.components.metrics.events_rejected(len(outcome.rejected), "invalid_event")
     return _json(
         {
             "accepted": len(outcome.ids),
