@@ -188,6 +188,9 @@ def _service_env(data_dir: Path, secret_key: str) -> dict[str, str]:
         STATS_DATA_DIR=str(data_dir),
         STATS_SECRET_KEYS=secret_key,
         STATS_LOG_LEVEL="warning",
+        # Access lines off on both sides, as uvicorn's are (--no-access-log);
+        # metrics stay on: they are part of the service's ingest path.
+        STATS_ACCESS_LOG="false",
     )
     return env
 
