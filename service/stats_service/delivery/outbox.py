@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -65,11 +64,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from stats_service.errors import InvalidEvent, ServiceUnavailable
-from stats_service.events.model import Event, FieldValue
+from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery
+from stats_service.storage.rows import decode_event, encode_body, indexed_uid
 from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter
 
 __all__ = [
@@ -315,31 +313,11 @@ def series_hash(measurement: str, tags: dict[str, str]) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _refuse_non_finite(event: Event) -> None:
-    for key, value in event.fields.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidEvent(f"field {key!r} is not a finite number", key=key)
-
-
-def _indexed_uid(fields: dict[str, FieldValue]) -> str | None:
-    uid = fields.get("uid")
-    return uid if isinstance(uid, str) else None
-
-
-def _decode(event_id: str, measurement: str, time_ns: int, body: bytes) -> Event:
-    tags, fields = orjson.loads(body)
-    return Event(
-        event_id=event_id, measurement=measurement, time_ns=time_ns, tags=tags, fields=fields
-    )
-
-
 def _rows(events: Sequence[Event]) -> list[_Row]:
     """One insert row per event (``accepted_ns`` is filled in by the writer)."""
     rows: list[_Row] = []
     for event in events:
-        body = orjson.dumps((event.tags, event.fields))
-        if b"null" in body:  # JSON turns NaN and infinities into null
-            _refuse_non_finite(event)
+        body = encode_body(event)
         rows.append(
             (
                 event.event_id,
@@ -347,7 +325,7 @@ def _rows(events: Sequence[Event]) -> list[_Row]:
                 event.time_ns,
                 event.measurement,
                 event.tags.get("event"),
-                _indexed_uid(event.fields),
+                indexed_uid(event.fields),
                 body,
                 len(body) + len(event.event_id) + len(event.measurement),
                 0,
@@ -634,7 +612,9 @@ def _read_batch(
             if entries and total + size > max_bytes:
                 break
             total += size
-            entries.append(OutboxEntry(seq, _decode(event_id, measurement, time_ns, body), size))
+            entries.append(
+                OutboxEntry(seq, decode_event(event_id, measurement, time_ns, body), size)
+            )
         cursor.close()
         return entries
 
@@ -675,7 +655,7 @@ def _read_deadletters(limit: int) -> Callable[[sqlite3.Connection], list[DeadLet
         )
         return [
             DeadLetter(
-                event=_decode(event_id, measurement, time_ns, body),
+                event=decode_event(event_id, measurement, time_ns, body),
                 reason=reason or "",
                 status=status,
                 accepted_ns=accepted_ns,
@@ -854,7 +834,7 @@ class Outbox:
                 f"SELECT {_EVENT_COLUMNS} FROM outbox WHERE event_id = ? AND state = 0",  # noqa: S608 -- constant text
                 (event_id,),
             ).fetchone()
-            return None if row is None else _decode(*row)
+            return None if row is None else decode_event(*row)
 
         return await self._require_reader().run(read)
 
@@ -867,7 +847,7 @@ class Outbox:
         sql, params = _window_sql(query)
 
         def read(conn: sqlite3.Connection) -> list[Event]:
-            return [_decode(*row) for row in conn.execute(sql, params)]
+            return [decode_event(*row) for row in conn.execute(sql, params)]
 
         events = await self._require_reader().run(read)
         if len(events) <= query.limit:

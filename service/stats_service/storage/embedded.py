@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import orjson
-
-from stats_service.errors import InvalidEvent, ServiceUnavailable
-from stats_service.events.model import Event, FieldValue
+from stats_service.errors import ServiceUnavailable
+from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery, StoreHealth
+from stats_service.storage.rows import decode_event, encode_body, indexed_uid
 from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter
 
 __all__ = ["EmbeddedStore"]
@@ -60,11 +58,6 @@ _SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE event_id = ?"  # noqa: S608 
 _Row = tuple[str, str, int, bytes]
 
 
-def _decode(row: _Row) -> Event:
-    tags, fields = orjson.loads(row[3])
-    return Event(event_id=row[0], measurement=row[1], time_ns=row[2], tags=tags, fields=fields)
-
-
 def _insert(
     rows: list[tuple[str, str, int, str | None, str | None, bytes]],
 ) -> Callable[[sqlite3.Connection], None]:
@@ -72,17 +65,6 @@ def _insert(
         conn.executemany(_INSERT, rows)
 
     return unit
-
-
-def _refuse_non_finite(event: Event) -> None:
-    for key, value in event.fields.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidEvent(f"field {key!r} is not a finite number", key=key)
-
-
-def _indexed_uid(fields: dict[str, FieldValue]) -> str | None:
-    uid = fields.get("uid")
-    return uid if isinstance(uid, str) else None
 
 
 def _window_sql(query: EventQuery) -> tuple[str, list[object]]:
@@ -214,14 +196,11 @@ class EmbeddedStore:
                 e.measurement,
                 e.time_ns,
                 e.tags.get("event"),
-                _indexed_uid(e.fields),
-                orjson.dumps((e.tags, e.fields)),
+                indexed_uid(e.fields),
+                encode_body(e),
             )
             for e in events
         ]
-        for event, row in zip(events, rows, strict=True):
-            if b"null" in row[5]:  # JSON would turn NaN and infinities into null
-                _refuse_non_finite(event)
         size = sum(len(row[5]) for row in rows)
         await writer.submit(_insert(rows), size_bytes=size)
 
@@ -230,7 +209,7 @@ class EmbeddedStore:
 
         def read(conn: sqlite3.Connection) -> Event | None:
             row = conn.execute(_SELECT_ONE, (event_id,)).fetchone()
-            return None if row is None else _decode(row)
+            return None if row is None else decode_event(*row)
 
         return await self._require_reader().run(read)
 
@@ -244,7 +223,7 @@ class EmbeddedStore:
         sql, params = _window_sql(query)
 
         def read(conn: sqlite3.Connection) -> list[Event]:
-            return [_decode(row) for row in conn.execute(sql, params)]
+            return [decode_event(*row) for row in conn.execute(sql, params)]
 
         events = await reader.run(read)
         if len(events) <= query.limit:
