@@ -88,13 +88,16 @@ class ServiceProcess:
             args += ["--expires-in", expires_in]
         return self.cli(*args).stdout.strip()
 
+    def command(self) -> list[str]:
+        """How the service is started (subclasses run it under uvicorn directly)."""
+        return [*_cli(), "serve"]
+
     def start(self, timeout_seconds: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [*_cli(), "serve"], env=self.env(), stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -106,7 +109,7 @@ class ServiceProcess:
                 pass
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"stats-service did not answer /ping in time:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.command()[0]} did not answer /ping in time:\n{self.log_tail()}")
 
     def stop(self, timeout_seconds: float = 15.0) -> None:
         if self.process is None:

@@ -8,9 +8,7 @@ counts whichever worker answers the scrape.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +187,8 @@ class _MultiWorkerService(ServiceProcess):
         env["PROMETHEUS_MULTIPROC_DIR"] = str(self.multiproc_dir)
         return env
 
-    def start(self, timeout_seconds: float = 60.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "uvicorn",
@@ -205,22 +202,6 @@ class _MultiWorkerService(ServiceProcess):
             str(self.workers),
             "--no-server-header",
         ]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, env=self.env(), stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"uvicorn did not answer in time:\n{self.log_tail()}")
 
 
 @pytest.fixture
@@ -234,7 +215,7 @@ def two_workers(tmp_path: Path) -> Iterator[_MultiWorkerService]:
     )
     service.data_dir.mkdir(parents=True)
     service.writer = service.token("multi", "write")
-    service.start()
+    service.start(timeout_seconds=60.0)
     try:
         yield service
     finally:
