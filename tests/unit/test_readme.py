@@ -52,3 +52,13 @@ class _Collect:
     def write(self, text: str) -> None:
         if text.strip():
             self.sink.append(text)
+
+
+def test_benchmark_table_is_the_latest_run() -> None:
+    text = README.read_text(encoding="utf-8")
+    shown = text[text.index(".. bench-table-start") : text.index(".. bench-table-end")]
+    latest = (README.parent / "benchmarks" / "results" / "latest.rst").read_text(encoding="utf-8")
+    rows = [line.strip() for line in latest.splitlines() if line.strip()]
+    assert rows
+    for row in rows:
+        assert row in shown, f"README shows an older benchmark table (missing {row!r})"
