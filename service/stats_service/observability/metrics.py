@@ -28,6 +28,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from timeit import default_timer
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from prometheus_client import (
@@ -42,12 +43,11 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_fastapi_instrumentator import metrics as http_metrics
 from prometheus_fastapi_instrumentator.metrics import Info
 from prometheus_fastapi_instrumentator.middleware import PrometheusInstrumentatorMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stats_service.auth import AuthenticationFailed
 from stats_service.errors import Forbidden, StatsServiceError
@@ -569,6 +569,56 @@ def _counting_handler(
     return count_then_answer
 
 
+class _HttpSeries:
+    """The HTTP series ``http_requests_total`` and ``http_request_duration_seconds``.
+
+    Requests by route, method and status; latency by route and method. Nothing
+    else (request and response sizes would cost time on every request for
+    little use). Same names, help texts, labels and buckets as the
+    instrumentator's ``requests()`` and ``latency(should_include_status=False)``
+    would register; the labelled children are looked up once per label set.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._requests = Counter(
+            "http_requests_total",
+            "Total number of requests by method, status and handler.",
+            labelnames=("handler", "method", "status"),
+            registry=registry,
+        )
+        self._duration = Histogram(
+            "http_request_duration_seconds",
+            "Duration of HTTP requests in seconds",
+            labelnames=("handler", "method"),
+            buckets=_HTTP_BUCKETS,
+            registry=registry,
+        )
+        self._counted: dict[tuple[str, str, str], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, handler: str, method: str, status: str, seconds: float) -> None:
+        """Count one answered request and its duration."""
+        counted = self._counted.get((handler, method, status))
+        if counted is None:
+            counted = self._requests.labels(handler, method, status)
+            self._counted[(handler, method, status)] = counted
+        counted.inc()
+        timed = self._timed.get((handler, method))
+        if timed is None:
+            timed = self._timed[(handler, method)] = self._duration.labels(handler, method)
+        timed.observe(seconds)
+
+    def instrumentation(self, info: Info) -> None:
+        """The same, as an instrumentator instrumentation."""
+        self.observe(
+            info.modified_handler, info.method, info.modified_status, info.modified_duration
+        )
+
+
+_LEAN_ROUTES = frozenset({("POST", "/log/event"), ("POST", "/log/events")})
+"""The ingest requests, measured without the instrumentator's per-request objects."""
+
+
 class _InstrumentatorMiddleware(PrometheusInstrumentatorMiddleware):
     """The instrumentator, naming routes with a shared :class:`RouteTemplates`.
 
@@ -576,27 +626,53 @@ class _InstrumentatorMiddleware(PrometheusInstrumentatorMiddleware):
     a trailing slash when it runs outside the slash rewriting; the shared one
     is cached for the hot routes and slash-insensitive. A unit test pins that
     both give the same names.
+
+    The ingest routes (:data:`_LEAN_ROUTES`) skip the instrumentator's generic
+    machinery (a ``Request``, a ``Response`` and an ``Info`` per request) and
+    record the same two series directly through ``series``; every other
+    request goes through the instrumentator itself.
     """
 
     def __init__(
-        self, app: ASGIApp, *, route_templates: Callable[[Scope], str | None], **options: Any
+        self,
+        app: ASGIApp,
+        *,
+        route_templates: Callable[[Scope], str | None],
+        series: _HttpSeries,
+        **options: Any,
     ) -> None:
         super().__init__(app, **options)
         self._route_templates = route_templates
+        self._series = series
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        handler = self._route_templates(scope)
+        if (method, handler) not in _LEAN_ROUTES:
+            await super().__call__(scope, receive, send)
+            return
+        assert handler is not None  # it is one of the lean routes
+        start = default_timer()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            duration = default_timer() - start
+            self._series.observe(handler, method, str(status), max(duration, 0.0))
 
     def _get_handler(self, request: Request) -> tuple[str, bool]:
         name = self._route_templates(request.scope)
         return (name, True) if name is not None else (request.url.path, False)
-
-
-def _http_instrumentations(registry: CollectorRegistry) -> list[Callable[[Info], None]]:
-    """Requests by route, method and status; latency by route and method. Nothing else
-    (request and response sizes would cost time on every request for little use)."""
-    made = (
-        http_metrics.requests(registry=registry),
-        http_metrics.latency(should_include_status=False, buckets=_HTTP_BUCKETS, registry=registry),
-    )
-    return [instrumentation for instrumentation in made if instrumentation is not None]
 
 
 def install_metrics(
@@ -632,17 +708,18 @@ def install_metrics(
     )
     app.exception_handlers[StatsServiceError] = _counting_handler(service_handler, metrics)
     templates = route_templates or RouteTemplates()
-    instrumentations = _http_instrumentations(registry)
+    series = _HttpSeries(registry)
 
     def instrumented(inner: ASGIApp) -> ASGIApp:
         return _InstrumentatorMiddleware(
             inner,
             route_templates=templates,
+            series=series,
             should_group_status_codes=False,
             should_ignore_untemplated=False,
             should_group_untemplated=True,
             excluded_handlers=[f"^{re.escape(METRICS_PATH)}$"],
-            instrumentations=instrumentations,
+            instrumentations=[series.instrumentation],
             registry=registry,
         )
 

@@ -16,6 +16,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
@@ -58,9 +59,70 @@ _SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE event_id = ?"  # noqa: S608 
 _Row = tuple[str, str, int, bytes]
 
 
-def _insert(
-    rows: list[tuple[str, str, int, str | None, str | None, bytes]],
-) -> Callable[[sqlite3.Connection], None]:
+_InsertRow = tuple[str, str, int, str | None, str | None, bytes]
+
+
+def _size(rows: list[_InsertRow]) -> int:
+    return sum(len(row[5]) for row in rows)
+
+
+def _error_of(outcome: asyncio.Future[Any]) -> BaseException | None:
+    if outcome.cancelled():
+        return asyncio.CancelledError()
+    return outcome.exception()
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    """Resolve a caller's future unless the caller stopped waiting."""
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
+
+def _insert_each(
+    batches: list[list[_InsertRow]],
+) -> Callable[[sqlite3.Connection], list[Exception | None]]:
+    """One unit for several writes, each atomic and failing alone.
+
+    All rows go in with one ``executemany``. If that fails, it is undone and
+    each write is inserted on its own, inside its own savepoint, so a bad
+    write fails only itself; the unit returns each write's error (or None).
+    """
+
+    def unit(conn: sqlite3.Connection) -> list[Exception | None]:
+        conn.execute("SAVEPOINT together")
+        try:
+            conn.executemany(_INSERT, [row for rows in batches for row in rows])
+        except Exception:
+            if not conn.in_transaction:  # SQLite gave up the transaction: all fail
+                raise
+            conn.execute("ROLLBACK TO together")
+        else:
+            conn.execute("RELEASE together")
+            return [None] * len(batches)
+        conn.execute("RELEASE together")
+        errors: list[Exception | None] = []
+        for rows in batches:
+            conn.execute("SAVEPOINT alone")
+            try:
+                conn.executemany(_INSERT, rows)
+            except Exception as exc:
+                if not conn.in_transaction:
+                    raise
+                conn.execute("ROLLBACK TO alone")
+                errors.append(exc)
+            else:
+                errors.append(None)
+            conn.execute("RELEASE alone")
+        return errors
+
+    return unit
+
+
+def _insert(rows: list[_InsertRow]) -> Callable[[sqlite3.Connection], None]:
     def unit(conn: sqlite3.Connection) -> None:
         conn.executemany(_INSERT, rows)
 
@@ -124,6 +186,8 @@ class EmbeddedStore:
         self._writer: SQLiteWriter | None = None
         self._reader: SQLiteReader | None = None
         self._lifecycle = asyncio.Lock()  # open and close never interleave
+        # Writes of the current event-loop turn, submitted together by _flush.
+        self._pending: list[tuple[list[_InsertRow], asyncio.Future[None]]] = []
 
     @property
     def path(self) -> Path:
@@ -166,6 +230,8 @@ class EmbeddedStore:
     async def close(self) -> None:
         """Commit every write already submitted, then release the file."""
         async with self._lifecycle:
+            if self._writer is not None:
+                self._flush()  # writes already made are submitted before the writer stops
             writer, reader = self._writer, self._reader
             self._writer = self._reader = None
             if writer is not None:
@@ -187,7 +253,8 @@ class EmbeddedStore:
         first version wins. If any event cannot be stored, none of them is; a
         NaN or infinite field raises ``InvalidEvent`` (JSON cannot keep it).
         """
-        writer = self.writer
+        if self._writer is None:
+            raise ServiceUnavailable("the embedded store is not open")
         if not events:
             return
         rows = [
@@ -201,8 +268,48 @@ class EmbeddedStore:
             )
             for e in events
         ]
-        size = sum(len(row[5]) for row in rows)
-        await writer.submit(_insert(rows), size_bytes=size)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((rows, done))
+        await done
+
+    def _flush(self) -> None:
+        """Submit the writes made since the last flush as one unit.
+
+        Every ``write`` of one event-loop turn (the requests that arrived
+        together) becomes one unit with one ``executemany``, rather than one
+        unit (a savepoint, an insert, a release) each: the writer thread then
+        needs the GIL a few times per group instead of three times per write.
+        Each caller still gets its own outcome (see :func:`_insert_each`).
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        batches = [rows for rows, _ in pending]
+        size = sum(_size(rows) for rows in batches)
+        try:
+            if len(pending) == 1:
+                alone = self.writer.submit(_insert(batches[0]), size_bytes=size)
+            else:
+                shared = self.writer.submit(_insert_each(batches), size_bytes=size)
+        except Exception as exc:  # noqa: BLE001 -- handed to every caller
+            for _, done in pending:
+                _settle(done, exc)
+            return
+        if len(pending) == 1:
+            done = pending[0][1]
+            alone.add_done_callback(lambda outcome: _settle(done, _error_of(outcome)))
+            return
+
+        def settled(outcome: asyncio.Future[list[Exception | None]]) -> None:
+            error = _error_of(outcome)
+            errors = [error] * len(pending) if error is not None else outcome.result()
+            for (_, done), own_error in zip(pending, errors, strict=True):
+                _settle(done, own_error)
+
+        shared.add_done_callback(settled)
 
     async def get(self, event_id: str) -> Event | None:
         """The stored event with this id, or None."""

@@ -143,8 +143,26 @@ def _settle_in_loop(items: list[tuple[asyncio.Future[Any], BaseException | None,
             future.set_exception(error)
 
 
-def _run_unit(conn: sqlite3.Connection, job: _Job) -> tuple[Exception | None, Any]:
-    """Run one unit inside its own savepoint; on error undo just its effects."""
+def _deliverable(exc: Exception) -> Exception:
+    if isinstance(exc, StopIteration):  # futures refuse StopIteration
+        wrapped = RuntimeError("unit raised StopIteration")
+        wrapped.__cause__ = exc
+        return wrapped
+    return exc
+
+
+def _run_unit(conn: sqlite3.Connection, job: _Job, *, alone: bool) -> tuple[Exception | None, Any]:
+    """Run one unit inside its own savepoint; on error undo just its effects.
+
+    ``alone``: the unit is the only one of its transaction, which then serves
+    as its savepoint (on error the caller rolls the transaction back); this
+    saves two statements, and two GIL hand-offs, per lone unit.
+    """
+    if alone:
+        try:
+            return None, job.unit(conn)
+        except Exception as exc:  # noqa: BLE001 -- delivered to the unit's caller
+            return _deliverable(exc), None
     conn.execute("SAVEPOINT unit")
     try:
         value = job.unit(conn)
@@ -152,11 +170,7 @@ def _run_unit(conn: sqlite3.Connection, job: _Job) -> tuple[Exception | None, An
         if conn.in_transaction:
             conn.execute("ROLLBACK TO unit")
             conn.execute("RELEASE unit")
-        if isinstance(exc, StopIteration):  # futures refuse StopIteration
-            wrapped = RuntimeError("unit raised StopIteration")
-            wrapped.__cause__ = exc
-            return wrapped, None
-        return exc, None
+        return _deliverable(exc), None
     if conn.in_transaction:
         conn.execute("RELEASE unit")
     return None, value
@@ -398,7 +412,7 @@ class SQLiteWriter:
                 except sqlite3.Error as exc:
                     outcomes.extend((rest, exc, None) for rest in batch[len(outcomes) :])
                     return outcomes
-            error, value = _run_unit(conn, job)
+            error, value = _run_unit(conn, job, alone=len(batch) == 1)
             if error is None:
                 succeeded.append(len(outcomes))
             outcomes.append((job, error, value))

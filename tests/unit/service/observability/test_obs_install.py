@@ -311,3 +311,27 @@ def test_public_surface():
     ]
     for name in observability.__all__:
         assert getattr(observability, name) is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "handler"),
+    [("POST", "/log/event", "/log/event"), ("GET", "/crash", "/crash")],
+    ids=["ingest-route", "other-route"],
+)
+def test_a_crashing_request_counts_as_500_on_every_route(method, path, handler):
+    app = _app()
+
+    @app.post("/log/event", include_in_schema=False)
+    async def crash_ingest() -> None:
+        raise RuntimeError("unexpected")
+
+    app.router.routes.insert(0, app.router.routes.pop())  # before the original POST /log/event
+    install_observability(app, version="1", registry=CollectorRegistry())
+    crashed, scraped = _request(app, (method, path, {"json": {}}), ("GET", "/metrics", {}))
+    assert crashed.status_code == 500
+    samples = _samples(scraped.text)
+    http = "http_requests_total"
+    assert _get(samples, http, handler=handler, method=method, status="500") == 1.0
+    assert (
+        _get(samples, "http_request_duration_seconds_count", handler=handler, method=method) == 1.0
+    )

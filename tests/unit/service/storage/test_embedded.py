@@ -219,14 +219,16 @@ def test_a_failing_write_does_not_sink_the_others_in_its_group(db_path, make_eve
                 store.write([make_event("good-part"), make_event("bad", time_ns=2**63)])
             )
             last = asyncio.create_task(store.write([make_event("last")]))
-            await asyncio.sleep(0)  # all three are queued behind the gate
-            assert store.writer.pending == 3
+            await asyncio.sleep(0)  # the three writes are made in one loop turn...
+            await asyncio.sleep(0)  # ...and queued behind the gate as one shared unit
+            assert store.writer.pending == 1
             gate.release.set()
             await held
             await first
             with pytest.raises(OverflowError):
                 await broken
             await last
+            # The gate's group, then the shared unit (the bad write undone alone).
             assert store.writer.commits == before + 2
             assert await store.get("good-part") is None
             assert await store.get("first") is not None
@@ -235,6 +237,71 @@ def test_a_failing_write_does_not_sink_the_others_in_its_group(db_path, make_eve
             await store.close()
 
     run(scenario)
+
+
+def test_writes_of_one_loop_turn_share_one_unit(db_path, make_event):
+    gate = Gate()
+
+    async def scenario() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            held = store.writer.submit(gate)
+            gate.wait_entered()
+            before = store.writer.commits
+            writes = [
+                asyncio.create_task(store.write([make_event(f"t{i:02d}", time_ns=T0 + i)]))
+                for i in range(20)
+            ]
+            await asyncio.sleep(0)  # every write is made...
+            await asyncio.sleep(0)  # ...and submitted
+            assert store.writer.pending == 1
+            gate.release.set()
+            await held
+            await asyncio.gather(*writes)
+            assert store.writer.commits == before + 2  # the gate's group, then the shared unit
+        finally:
+            await store.close()
+
+    run(scenario)
+    assert [row[0] for row in raw_rows(db_path)] == [f"t{i:02d}" for i in range(20)]
+
+
+def test_close_commits_writes_made_in_the_same_loop_turn(db_path, make_event):
+    async def scenario() -> None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        writes = [
+            asyncio.create_task(store.write([make_event(f"s{i}", time_ns=T0 + i)]))
+            for i in range(5)
+        ]
+        await asyncio.sleep(0)  # made, not yet submitted
+        assert store.writer.pending == 0
+        await store.close()
+        await asyncio.gather(*writes)
+
+    run(scenario)
+    assert [row[0] for row in raw_rows(db_path)] == [f"s{i}" for i in range(5)]
+
+
+def test_a_bad_write_in_a_shared_unit_fails_alone_at_close(db_path, make_event):
+    async def scenario() -> list[BaseException | None]:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        writes = [
+            asyncio.create_task(store.write([make_event("first")])),
+            asyncio.create_task(store.write([make_event("bad", time_ns=2**63)])),
+            asyncio.create_task(store.write([make_event("last")])),
+        ]
+        await asyncio.sleep(0)  # made, not yet submitted
+        await store.close()
+        return list(await asyncio.gather(*writes, return_exceptions=True))
+
+    outcomes = run(scenario)
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], OverflowError)
+    assert outcomes[2] is None
+    assert sorted(row[0] for row in raw_rows(db_path)) == ["first", "last"]
 
 
 def test_close_commits_writes_already_submitted(db_path, make_event):

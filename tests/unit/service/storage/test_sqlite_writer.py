@@ -648,3 +648,42 @@ def test_a_closed_reader_refuses_work(make_writer, make_reader):
 def test_sizes_below_one_are_refused(db_path, cls, option):
     with pytest.raises(ValueError, match=option):
         cls(db_path, **{option: 0})
+
+
+def _savepoints_seen(conn: sqlite3.Connection) -> bool:
+    """Whether the unit runs inside the writer's ``unit`` savepoint."""
+    try:
+        conn.execute("SAVEPOINT probe")
+        conn.execute("ROLLBACK TO unit")  # fails unless that savepoint exists
+    except sqlite3.OperationalError:
+        conn.execute("RELEASE probe")
+        return False
+    return True
+
+
+def test_a_lone_unit_runs_without_a_savepoint_and_still_fails_alone(make_writer, db_path):
+    writer = make_writer()
+
+    async def main() -> None:
+        assert await within(writer.submit(_savepoints_seen)) is False
+        with pytest.raises(ValueError, match="unit lone failed"):
+            await within(writer.submit(insert_then_fail("lone")))
+        assert await within(writer.submit(insert("after"))) == 1  # the failed row is gone
+
+    asyncio.run(main())
+    assert stored_names(db_path) == ["after"]
+
+
+def test_units_sharing_a_group_keep_their_savepoints(make_writer):
+    writer = make_writer()
+    gate = Gate()
+
+    async def main() -> list[bool]:
+        held = writer.submit(gate)
+        gate.wait_entered()
+        probes = [writer.submit(_savepoints_seen) for _ in range(2)]
+        gate.release.set()
+        await within(held)
+        return [await within(probe) for probe in probes]
+
+    assert asyncio.run(main()) == [True, True]
