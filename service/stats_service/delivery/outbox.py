@@ -295,12 +295,29 @@ class OutboxStatus:
         return dataclasses.asdict(self)
 
 
+_SERIES_CACHE_MAX = 8192
+_series_cache: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+"""Hashes of recently seen series, keyed by measurement and tags in their order."""
+
+
 def series_hash(measurement: str, tags: dict[str, str]) -> int:
     """A stable signed 64-bit hash of a series: the measurement and its non-empty tags.
 
     InfluxDB identifies a series by exactly these (empty tag values are never
     written). The hash is the same in every process and across restarts.
+    Series repeat a lot, so recent ones are cached.
     """
+    key = (measurement, tuple(tags.items()))
+    cached = _series_cache.get(key)
+    if cached is None:
+        cached = _series_hash(measurement, tags)
+        if len(_series_cache) >= _SERIES_CACHE_MAX:
+            _series_cache.clear()
+        _series_cache[key] = cached
+    return cached
+
+
+def _series_hash(measurement: str, tags: dict[str, str]) -> int:
     parts = [measurement]
     for key in sorted(tags):
         value = tags[key]

@@ -2,8 +2,9 @@
 
 Pure and hot: ``encode_event`` runs once for every stored point. Names and tag
 values repeat a lot, so their escaping (and the check that they can be written
-at all) is cached; field strings are escaped with ``str.replace`` only when they
-hold a character that needs it.
+at all) is cached, as is the start of the line of each recent series; field
+strings are escaped with ``str.replace`` only when they hold a character that
+needs it.
 
 Rules, as InfluxDB 1.x parses them (checked against a real ``influxd``):
 
@@ -109,6 +110,25 @@ def _field_key(name: str) -> str:
     return name.translate(_KEY_ESCAPES) + "="
 
 
+_series_cache: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+"""Recently written series: measurement and tags (in their order) to the line's start."""
+
+
+def _series(measurement: str, tags: dict[str, str]) -> str:
+    """The start of a line up to and including the space before the fields."""
+    key = (measurement, tuple(tags.items()))
+    cached = _series_cache.get(key)
+    if cached is None:
+        cached = _measurement(measurement)
+        if tags:
+            cached += "".join([_tag_pair(k, tags[k]) for k in sorted(tags) if tags[k]])
+        cached += " "
+        if len(_series_cache) >= _CACHE_SIZE:
+            _series_cache.clear()
+        _series_cache[key] = cached
+    return cached
+
+
 def _string_value(value: str) -> str:
     if "\\" in value:
         value = value.replace("\\", "\\\\")
@@ -142,11 +162,7 @@ def encode_event(event: Event, *, measurement: str | None = None) -> str:
     ``event_id`` as a string field. Raises ``InvalidEvent`` for anything
     InfluxDB cannot store exactly.
     """
-    parts = [_measurement(event.measurement if measurement is None else measurement)]
-    tags = event.tags
-    if tags:
-        parts.extend([_tag_pair(k, tags[k]) for k in sorted(tags) if tags[k]])
-    parts.append(" ")
+    parts = [_series(event.measurement if measurement is None else measurement, event.tags)]
     fields = event.fields
     if EVENT_ID_FIELD in fields:
         raise InvalidEvent(f"field {EVENT_ID_FIELD!r} is reserved", key=EVENT_ID_FIELD)

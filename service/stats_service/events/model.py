@@ -133,6 +133,11 @@ _ISO_RE = re.compile(
     r"(?:[Tt ]([0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,]([0-9]{1,9}))?)?)"  # time, fraction
     r"([Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?)?"  # UTC offset
 )
+# The form clients send most (``format_time``'s): its whole seconds are cached.
+_UTC_RE = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9}))?Z")
+_UTC_SECONDS_MAX = 4096
+_utc_seconds: dict[str, int] = {}
+"""Seconds since the epoch of recently seen ``YYYY-MM-DDTHH:MM:SS`` texts; bounded."""
 
 _MAX_EVENT_NAME_CHARS = 256
 _MAX_UID_BYTES = 1024
@@ -215,6 +220,18 @@ def _parse_iso(text: str, key: str) -> int:
     ranges (month, day of month, hour...); the fraction is read here because
     ``datetime`` keeps microseconds only.
     """
+    common = _UTC_RE.fullmatch(text)
+    if common is not None:
+        whole, fraction_digits = common.groups()
+        seconds = _utc_seconds.get(whole)
+        if seconds is None:
+            seconds = _parse_iso(whole, key) // _NS_PER_SECOND
+            if len(_utc_seconds) >= _UTC_SECONDS_MAX:
+                _utc_seconds.clear()
+            _utc_seconds[whole] = seconds
+        if fraction_digits is None:
+            return seconds * _NS_PER_SECOND
+        return seconds * _NS_PER_SECOND + int(fraction_digits.ljust(9, "0"))
     match = _ISO_RE.fullmatch(text)
     if match is None:
         raise InvalidEvent(
@@ -276,6 +293,9 @@ def parse_event(
     """
     if not isinstance(obj, dict):
         raise InvalidEvent("an event must be a JSON object", key=None)
+    fast = _flat_event(obj, identity, measurement, now_ns, limits, tag_keys)
+    if fast is not None:
+        return fast
     name = obj.get("event")
     if name is None:
         raise InvalidEvent(
@@ -387,6 +407,130 @@ def to_flat_dict(event: Event) -> dict[str, object]:
     flat.update(event.tags)
     flat.update(event.fields)
     return flat
+
+
+# --- the fast path for flat events ------------------------------------------
+
+_KNOWN_KEYS_MAX = 4096
+_known_keys: set[str] = set()
+"""Top-level keys already found valid (key rule, not reserved); bounded."""
+
+
+def _known_key(key: object) -> bool:
+    """Whether ``key`` is a valid, unreserved tag or data key; remembered when it is."""
+    if key in _known_keys:
+        return True
+    if not isinstance(key, str) or _KEY_RE.fullmatch(key) is None or key in RESERVED_KEYS:
+        return False
+    if len(_known_keys) < _KNOWN_KEYS_MAX:
+        _known_keys.add(key)
+    return True
+
+
+def _plain_tag_value(value: str, max_string_bytes: int) -> bool:
+    """Whether ``value`` is an ASCII tag value that passes every tag value check."""
+    return (
+        value.isascii()
+        and len(value) <= max_string_bytes
+        and _CONTROL_RE.search(value) is None
+        and not value.endswith("\\")
+    )
+
+
+def _flat_event(  # noqa: PLR0912, PLR0915  one flat pass keeps the hot path free of calls
+    obj: dict[Any, Any],
+    identity: str,
+    measurement: str,
+    now_ns: int,
+    limits: Limits,
+    tag_keys: frozenset[str],
+) -> Event | None:
+    """:func:`parse_event` for the common case, or None to take the full path.
+
+    The common case is ASCII text, known valid keys, scalar values and no
+    nesting. It builds exactly the event the full path would build; anything
+    else (and every error) is left to the full path, which reports it.
+    """
+    max_string_bytes = limits.max_string_bytes
+    name = obj.get("event")
+    uid = obj.get("uid")
+    if (
+        type(name) is not str
+        or not 0 < len(name) <= _MAX_EVENT_NAME_CHARS
+        or not _plain_tag_value(name, max_string_bytes)
+        or type(uid) is not str
+        or not uid.isascii()
+        or len(uid) > min(_MAX_UID_BYTES, max_string_bytes)
+        or _CONTROL_RE.search(uid) is not None
+        or not identity.isascii()
+    ):
+        return None
+    try:
+        time_ns, event_id = _time_and_id(obj, now_ns)
+    except InvalidEvent:
+        return None
+    tags: dict[str, str] = {"identity": identity, "event": name}
+    fields: dict[str, FieldValue] = {"uid": uid}
+    size = 8 + len(identity) + 5 + len(name) + 3 + len(uid)
+    raw_tags = obj.get("tags")
+    if raw_tags is not None:
+        if type(raw_tags) is not dict:
+            return None
+        for key, value in raw_tags.items():
+            if not _known_key(key):
+                return None
+            if value is None:
+                continue
+            if type(value) is not str or not _plain_tag_value(value, max_string_bytes):
+                return None
+            if value:
+                if key in tags or key in fields:
+                    return None
+                tags[key] = value
+                size += len(key) + len(value)
+    known = _known_keys
+    for key, value in obj.items():
+        if key in _EVENT_CONTROL_KEYS:
+            continue
+        if key not in known and not _known_key(key):
+            return None
+        if value is None:
+            continue
+        if key in tags or key in fields:
+            return None
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() or len(value) > max_string_bytes:
+                return None
+            if key in tag_keys:
+                if _CONTROL_RE.search(value) is not None or value.endswith("\\"):
+                    return None
+                if value:
+                    tags[key] = value
+                    size += len(key) + len(value)
+                continue
+            fields[key] = value
+            size += len(key) + len(value)
+        elif kind is int:
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                return None
+            fields[key] = value
+            size += len(key) + _NUMBER_BYTES
+        elif kind is float:
+            if not math.isfinite(value):
+                return None
+            fields[key] = value
+            size += len(key) + _NUMBER_BYTES
+        elif kind is bool:
+            fields[key] = value
+            size += len(key) + _NUMBER_BYTES
+        else:
+            return None
+    if len(tags) + len(fields) > limits.max_keys or size > limits.max_event_bytes:
+        return None
+    return Event(
+        event_id=event_id, measurement=measurement, time_ns=time_ns, tags=tags, fields=fields
+    )
 
 
 # --- the shared normaliser --------------------------------------------------
