@@ -7,6 +7,7 @@ shutdown.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -73,6 +74,10 @@ def create_app(
             tag_keys=frozenset(settings.tag_keys),
         )
         app.state.components = Components(settings, backend, ingestor, authenticator, metrics)
+        # Everything built so far lives as long as the app: keep it out of the
+        # cyclic collector's scans, which otherwise cost ingestion measurable CPU.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
