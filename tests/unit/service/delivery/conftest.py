@@ -44,35 +44,6 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(bounded())
 
 
-def build_event(
-    event_id: str = "e-1",
-    *,
-    time_ns: int = T0,
-    measurement: str = "analytics",
-    event: str | None = "signup",
-    uid: FieldValue | None = "user-1",
-    tags: dict[str, str] | None = None,
-    fields: dict[str, FieldValue] | None = None,
-) -> Event:
-    all_tags = {} if event is None else {"event": event}
-    all_tags.update(tags or {})
-    all_fields: dict[str, FieldValue] = {} if uid is None else {"uid": uid}
-    all_fields.update(fields or {})
-    return Event(
-        event_id=event_id,
-        measurement=measurement,
-        time_ns=time_ns,
-        tags=all_tags,
-        fields=all_fields,
-    )
-
-
-@pytest.fixture
-def make_event() -> Callable[..., Event]:
-    """Build an event with sensible defaults; every part can be overridden."""
-    return build_event
-
-
 class VirtualTime:
     """A clock, a wall clock and a ``sleep`` that only move when the test advances them."""
 

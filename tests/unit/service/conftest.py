@@ -1,4 +1,4 @@
-"""Fixtures shared by the storage tests: an event builder."""
+"""Fixtures shared by the service's unit tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import pytest
 
 from stats_service.events.model import Event, FieldValue
 
+T0 = 1_700_000_000_000_000_000
+"""The default event time of ``make_event`` (ns since the epoch)."""
+
 
 @pytest.fixture
 def make_event() -> Callable[..., Event]:
@@ -16,7 +19,7 @@ def make_event() -> Callable[..., Event]:
     def build(
         event_id: str = "e-1",
         *,
-        time_ns: int = 1_700_000_000_000_000_000,
+        time_ns: int = T0,
         measurement: str = "analytics",
         event: str | None = "signup",
         uid: FieldValue | None = "user-1",
