@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from stats_client import _fork
+from stats_client._wire import new_event_id
 from stats_client.exceptions import ConfigurationError, TransportError
 
 __all__ = ["HTTPTransport", "MemoryTransport", "Request", "Response", "Transport"]
@@ -371,7 +372,7 @@ class MemoryTransport:
         return json.loads(body)
 
     def _store(self, item: dict[str, Any]) -> str:
-        event_id = str(item.get("event_id") or f"entry_{os.urandom(16).hex()}")
+        event_id = str(item.get("event_id") or new_event_id())
         with self._guard():
             self._events.setdefault(event_id, {**item, "event_id": event_id})
         return event_id

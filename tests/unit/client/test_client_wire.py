@@ -7,6 +7,8 @@ import gzip
 import itertools
 import json
 import re
+import time
+import uuid
 
 import pytest
 
@@ -63,6 +65,16 @@ def test_new_event_id_shape_and_uniqueness():
     ids = {new_event_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(re.fullmatch(r"entry_[0-9a-f]{32}", event_id) for event_id in ids)
+
+
+def test_new_event_id_is_a_version_7_uuid_that_sorts_by_time():
+    earlier = new_event_id()
+    time.sleep(0.002)
+    later = new_event_id()
+    assert later > earlier
+    parsed = uuid.UUID(later.removeprefix("entry_"))
+    assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+    assert abs((parsed.int >> 80) - time.time_ns() // 1_000_000) < 5_000
 
 
 def test_event_is_compact_json_in_a_fixed_key_order():

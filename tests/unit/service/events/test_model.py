@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -97,13 +98,22 @@ def test_reserved_keys() -> None:
 # --- event ids ----------------------------------------------------------------
 
 
-def test_new_event_id_is_entry_and_a_version_4_uuid() -> None:
+def test_new_event_id_is_entry_and_a_version_7_uuid() -> None:
+    before_ms = time.time_ns() // 1_000_000
     event_id = new_event_id()
+    after_ms = time.time_ns() // 1_000_000
     assert re.fullmatch(r"entry_[0-9a-f]{32}", event_id)
     parsed = uuid.UUID(event_id.removeprefix("entry_"))
-    assert parsed.version == 4
+    assert parsed.version == 7
     assert parsed.variant == uuid.RFC_4122
+    assert before_ms <= parsed.int >> 80 <= after_ms
     assert is_valid_event_id(event_id)
+
+
+def test_new_event_ids_made_later_sort_later() -> None:
+    earlier = new_event_id()
+    time.sleep(0.002)
+    assert new_event_id() > earlier
 
 
 def test_new_event_ids_differ() -> None:
