@@ -11,8 +11,11 @@ import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from stats_service import __version__
 from stats_service.api.dependencies import Components
@@ -36,6 +39,25 @@ or `/log/events` (batches); a 2xx means the events are durable. Send
 `Authorization: Token <token>`; tokens come from `stats-service token create`.
 Every error body is `{"error": {"code", "message", "details"}}`.
 """
+
+
+class ServiceApp(FastAPI):
+    """FastAPI with ASGI layers outside its whole middleware stack.
+
+    ``outer_layers`` wrap what Starlette builds (the server-error handler, the
+    middleware, the router), first one innermost. The ingest lane goes there:
+    the requests it answers skip every layer of the stack.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.outer_layers: list[Callable[[ASGIApp], ASGIApp]] = []
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for layer in self.outer_layers:
+            app = layer(app)
+        return app
 
 
 def create_app(
@@ -84,7 +106,7 @@ def create_app(
             metrics.watch_outbox(None)
             await backend.close()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="stats-service",
         version=__version__,
         description=_DESCRIPTION,
@@ -96,15 +118,16 @@ def create_app(
     app.include_router(health.router)
     app.include_router(events.router)
     app.add_middleware(TrailingSlashMiddleware)
-    if fast_lane:
-        app.add_middleware(IngestFastLane)
-    # Last, so that it wraps every other middleware (the fast lane included).
-    metrics = install_observability(
+    # Last, so that it wraps every other middleware.
+    observability = install_observability(
         app,
         version=__version__,
         metrics_enabled=settings.metrics_enabled,
         access_log=settings.access_log,
     )
+    metrics = observability.metrics
+    if fast_lane:
+        app.outer_layers.append(partial(IngestFastLane, requests=observability.requests))
     return app
 
 

@@ -3,9 +3,12 @@
 ``create_app`` calls :func:`install_observability` once, last (after the
 error handlers, routers and every other middleware, so that it wraps them)::
 
-    metrics = install_observability(app, version=__version__)
+    observability = install_observability(app, version=__version__)
 
-and hands ``metrics`` (a :class:`MetricsRecorder`) to whatever counts things.
+and hands ``observability.metrics`` (a :class:`MetricsRecorder`) to whatever
+counts things, and ``observability.requests`` (a :class:`RequestLog`) to a
+route answered outside the middleware, so it gets the same request ids and
+access lines.
 ``configure_logging`` is called by whatever starts the server, never at import.
 
 - :mod:`.metrics`: the metric catalogue, :class:`Metrics` / :class:`NullMetrics`,
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
@@ -29,6 +33,7 @@ from stats_service.observability.logging import (
     LogFormat,
     Redactor,
     RequestContextMiddleware,
+    RequestLog,
     RouteTemplates,
     TextFormatter,
     configure_logging,
@@ -63,10 +68,12 @@ __all__ = [
     "Metrics",
     "MetricsRecorder",
     "NullMetrics",
+    "Observability",
     "OutboxGauges",
     "OutboxSnapshot",
     "Redactor",
     "RequestContextMiddleware",
+    "RequestLog",
     "RouteTemplates",
     "TextFormatter",
     "configure_logging",
@@ -74,6 +81,16 @@ __all__ = [
     "install_observability",
     "is_multiprocess",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Observability:
+    """What :func:`install_observability` installed: the recorder and the request log."""
+
+    metrics: MetricsRecorder
+    """Counts events, errors and deliveries: :class:`Metrics`, or :class:`NullMetrics`."""
+    requests: RequestLog
+    """Request ids and access lines, shared with routes answered outside the middleware."""
 
 
 def install_observability(
@@ -85,16 +102,16 @@ def install_observability(
     registry: CollectorRegistry | None = None,
     outbox_status: OutboxStatusSource | None = None,
     clock: Callable[[], float] = time.perf_counter,
-) -> MetricsRecorder:
+) -> Observability:
     """Add request ids, access logs and (unless disabled) metrics to ``app``.
 
     Call it last: after the error handlers, routers and every other middleware,
     before the app starts. Its middleware then wraps all the others, so every
     request gets a request id, an access line and HTTP metrics, including
-    requests a middleware answers itself. Returns the recorder to count with:
-    :class:`Metrics`, or :class:`NullMetrics` when ``metrics_enabled`` is false
-    (then there is no ``/metrics``). ``outbox_status`` may also be attached
-    later with ``watch_outbox``.
+    requests a middleware answers itself. Returns the recorder to count with
+    (:class:`Metrics`, or :class:`NullMetrics` when ``metrics_enabled`` is
+    false: then there is no ``/metrics``) and the request log. The outbox
+    status may also be attached later with ``watch_outbox``.
     """
     if app.middleware_stack is not None:
         raise RuntimeError("install_observability must run before the app starts")
@@ -108,11 +125,7 @@ def install_observability(
             outbox_status=outbox_status,
             route_templates=route_templates,
         )
+    requests = RequestLog(access_log=access_log, clock=clock, route_templates=route_templates)
     # Added last, so it is the outermost layer: its request id covers the rest.
-    app.add_middleware(
-        RequestContextMiddleware,
-        access_log=access_log,
-        clock=clock,
-        route_templates=route_templates,
-    )
-    return recorder
+    app.add_middleware(RequestContextMiddleware, request_log=requests)
+    return Observability(metrics=recorder, requests=requests)

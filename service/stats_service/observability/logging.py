@@ -42,6 +42,7 @@ __all__ = [
     "Redactor",
     "RequestContextMiddleware",
     "RequestIdFilter",
+    "RequestLog",
     "RouteTemplates",
     "TextFormatter",
     "configure_logging",
@@ -274,22 +275,22 @@ def _shown_path(path: str) -> str:
     return _CONTROL.sub("?", path)
 
 
-class RequestContextMiddleware:
-    """Request id in, request id out, one access line per request.
+class RequestLog:
+    """Request ids and access lines, for every request the service answers.
 
-    A pure ASGI middleware (no per-request objects beyond a closure), meant to
-    wrap everything else. The access line is logged on
-    ``stats_service.access`` at INFO with the route template
-    (``/log/event/{event_id}``, from ``route_templates``), the path (no query
-    string), the status and the duration; successful requests to
-    :data:`QUIET_PATHS` are not logged. When the app raises, the line says 500
-    and the exception goes on to the server-error handler with the request id
-    still set.
+    :class:`RequestContextMiddleware` uses one for the requests it wraps; a
+    route answered straight from ASGI, outside that middleware (the ingest
+    lane), uses the same one, so both kinds of request get the same id
+    handling and the same access line.
+
+    The access line is logged on ``stats_service.access`` at INFO with the
+    route template (``/log/event/{event_id}``, from ``route_templates``), the
+    path (no query string), the status and the duration; successful requests
+    to :data:`QUIET_PATHS` are not logged.
     """
 
     def __init__(
         self,
-        app: ASGIApp,
         *,
         access_log: bool = True,
         clock: Callable[[], float] = time.perf_counter,
@@ -297,67 +298,52 @@ class RequestContextMiddleware:
         quiet_paths: frozenset[str] = QUIET_PATHS,
         route_templates: Callable[[Scope], str | None] | None = None,
     ) -> None:
-        self.app = app
+        self.clock = clock
+        """The clock durations are measured with (seconds)."""
         self._access_log = access_log
-        self._clock = clock
         self._new_id = new_id
         self._quiet_paths = quiet_paths
         self._route_templates = route_templates or RouteTemplates()
         self._logger = logging.getLogger(ACCESS_LOGGER)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = None
+    def request_id(self, scope: Scope) -> str:
+        """The sender's ``X-Request-ID`` when it is sane, else a fresh id."""
         for key, value in scope["headers"]:
             if key == _HEADER_KEY:
-                request_id = sane_request_id(value)
+                sent = sane_request_id(value)
+                if sent is not None:
+                    return sent
                 break
-        if request_id is None:
-            request_id = self._new_id()
-        token = _request_id.set(request_id)
-        header = (_HEADER_KEY, request_id.encode("ascii"))
-        if not self._logs_access():
-            # No access line to write: no clock, no status, only the id header.
+        return self._new_id()
 
-            async def send_id_only(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    message = {**message, "headers": [*message.get("headers", ()), header]}
-                await send(message)
+    @staticmethod
+    def enter(request_id: str) -> contextvars.Token[str | None]:
+        """Make ``request_id`` the current one (log lines carry it) until :meth:`leave`."""
+        return _request_id.set(request_id)
 
-            await self.app(scope, receive, send_id_only)
-            _request_id.reset(token)
-            return
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            await send(message)
-
-        start = self._clock()
-        try:
-            await self.app(scope, receive, send_with_id)
-        except BaseException:
-            self._log(scope, 500, start)
-            raise
-        self._log(scope, status, start)
+    @staticmethod
+    def leave(token: contextvars.Token[str | None]) -> None:
+        """Restore the request id that was current before :meth:`enter`."""
         _request_id.reset(token)
 
-    def _logs_access(self) -> bool:
+    @staticmethod
+    def header(request_id: str) -> tuple[bytes, bytes]:
+        """The response header that echoes ``request_id``."""
+        return (_HEADER_KEY, request_id.encode("ascii"))
+
+    @property
+    def logs_access(self) -> bool:
+        """Whether access lines are written at all (setting and logger level)."""
         return self._access_log and self._logger.isEnabledFor(logging.INFO)
 
-    def _log(self, scope: Scope, status: int, start: float) -> None:
-        if not self._logs_access():
+    def log(self, scope: Scope, status: int, start: float) -> None:
+        """Write the access line of a request answered with ``status``, begun at ``start``."""
+        if not self.logs_access:
             return
         path: str = scope["path"]
         if status < 400 and (path.rstrip("/") or "/") in self._quiet_paths:
             return
-        duration_ms = round((self._clock() - start) * 1000.0, 3)
+        duration_ms = round((self.clock() - start) * 1000.0, 3)
         route = self._route_templates(scope) or "-"
         method: str = scope["method"]
         # makeRecord + handle is logger.info without the caller lookup, which
@@ -379,3 +365,72 @@ class RequestContextMiddleware:
             },
         )
         self._logger.handle(record)
+
+
+class RequestContextMiddleware:
+    """Request id in, request id out, one access line per request.
+
+    A pure ASGI middleware (no per-request objects beyond a closure), meant to
+    wrap everything else; ids and access lines come from a :class:`RequestLog`
+    (``request_log``, or one built from the other arguments). When the app
+    raises, the access line says 500 and the exception goes on to the
+    server-error handler with the request id still set.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        request_log: RequestLog | None = None,
+        access_log: bool = True,
+        clock: Callable[[], float] = time.perf_counter,
+        new_id: Callable[[], str] = new_request_id,
+        quiet_paths: frozenset[str] = QUIET_PATHS,
+        route_templates: Callable[[Scope], str | None] | None = None,
+    ) -> None:
+        self.app = app
+        self._requests = request_log or RequestLog(
+            access_log=access_log,
+            clock=clock,
+            new_id=new_id,
+            quiet_paths=quiet_paths,
+            route_templates=route_templates,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        requests = self._requests
+        request_id = requests.request_id(scope)
+        token = requests.enter(request_id)
+        header = requests.header(request_id)
+        if not requests.logs_access:
+            # No access line to write: no clock, no status, only the id header.
+
+            async def send_id_only(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", ()), header]}
+                await send(message)
+
+            await self.app(scope, receive, send_id_only)
+            requests.leave(token)
+            return
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        start = requests.clock()
+        try:
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            requests.log(scope, 500, start)
+            raise
+        requests.log(scope, status, start)
+        requests.leave(token)

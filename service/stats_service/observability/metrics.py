@@ -329,6 +329,10 @@ class MetricsRecorder(Protocol):
         """Read outbox gauges from ``status`` at scrape time (None: no outbox)."""
         ...
 
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
+        """One request answered outside the HTTP instrumentation (the ingest lane)."""
+        ...
+
     def observe_error(self, method: str, route: str | None, exc: StatsServiceError) -> None:
         """Count an error answered to a client (``route`` is the route template)."""
         ...
@@ -408,8 +412,10 @@ class Metrics:
         *,
         version: str,
         outbox_status: OutboxStatusSource | None = None,
+        http: HttpSeries | None = None,
     ) -> None:
         self.registry = registry
+        self._http = http
         docs = {spec.name: spec.doc for spec in CATALOGUE}
 
         def counter(name: str, labels: Sequence[str] = ()) -> Counter:
@@ -478,6 +484,15 @@ class Metrics:
         """Read outbox gauges from ``status`` at scrape time (None: no outbox)."""
         self.scrape_collector.status = status
 
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
+        """One request answered outside the HTTP instrumentation (the ingest lane).
+
+        Recorded in the instrumentation's own series (``http``), so such
+        requests count exactly like the others; without ``http``, ignored.
+        """
+        if self._http is not None:
+            self._http.observe(handler, method, str(status), max(seconds, 0.0))
+
     def observe_error(self, method: str, route: str | None, exc: StatsServiceError) -> None:
         """Count an error answered to a client: auth failures and refused ingests.
 
@@ -514,6 +529,9 @@ class NullMetrics:
         """Ignored."""
 
     def watch_outbox(self, status: OutboxStatusSource | None) -> None:
+        """Ignored."""
+
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
         """Ignored."""
 
     def observe_error(self, method: str, route: str | None, exc: StatsServiceError) -> None:
@@ -569,7 +587,7 @@ def _counting_handler(
     return count_then_answer
 
 
-class _HttpSeries:
+class HttpSeries:
     """The HTTP series ``http_requests_total`` and ``http_request_duration_seconds``.
 
     Requests by route, method and status; latency by route and method. Nothing
@@ -638,7 +656,7 @@ class _InstrumentatorMiddleware(PrometheusInstrumentatorMiddleware):
         app: ASGIApp,
         *,
         route_templates: Callable[[Scope], str | None],
-        series: _HttpSeries,
+        series: HttpSeries,
         **options: Any,
     ) -> None:
         super().__init__(app, **options)
@@ -701,14 +719,14 @@ def install_metrics(
         raise RuntimeError("install the StatsServiceError handler before install_metrics")
     owns_registry = registry is None
     registry = CollectorRegistry() if registry is None else registry
-    metrics = Metrics(registry, version=version, outbox_status=outbox_status)
+    series = HttpSeries(registry)
+    metrics = Metrics(registry, version=version, outbox_status=outbox_status, http=series)
     multiprocess = is_multiprocess() if multiprocess is None else multiprocess
     exposition = _exposition_registry(
         metrics, owns_registry=owns_registry, multiprocess=multiprocess
     )
     app.exception_handlers[StatsServiceError] = _counting_handler(service_handler, metrics)
     templates = route_templates or RouteTemplates()
-    series = _HttpSeries(registry)
 
     def instrumented(inner: ASGIApp) -> ASGIApp:
         return _InstrumentatorMiddleware(

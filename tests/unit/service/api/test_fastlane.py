@@ -132,3 +132,69 @@ def test_other_requests_pass_through(tmp_path: Path) -> None:
                 ]
 
     assert asyncio.run(scenario()) == [200, 405, 401]
+
+
+def _observed(tmp_path: Path, fast_lane: bool, caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
+    """Request ids, HTTP and ingest metrics, and access lines of the CASES, by lane."""
+    data_dir = tmp_path / ("observed-fast" if fast_lane else "observed-routed")
+    tokens = _tokens(data_dir)
+    settings = load_settings(
+        None,
+        {
+            "STATS_DATA_DIR": str(data_dir),
+            "STATS_SECRET_KEYS": KEY,
+            "STATS_MAX_BODY_BYTES": "2048",
+        },
+    )
+    app = create_app(settings, store=MemoryStore(), clock=lambda: NOW, fast_lane=fast_lane)
+
+    async def scenario() -> tuple[list[str | None], str]:
+        ids = []
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                for number, (_name, headers, body, who) in enumerate(CASES):
+                    sent = {**headers, "X-Request-ID": f"req-{number}"}
+                    if who:
+                        sent["Authorization"] = f"Token {tokens[who]}"
+                    response = await client.post("/log/event", content=body, headers=sent)
+                    ids.append(response.headers.get("x-request-id"))
+                fresh = await client.post(
+                    "/log/event", content=b"{", headers={"X-Request-ID": "bad id"}
+                )
+                ids.append(fresh.headers.get("x-request-id"))
+                scrape = (await client.get("/metrics")).text
+        return ids, scrape
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="stats_service.access"):
+        ids, scrape = asyncio.run(scenario())
+    wanted = ('http_requests_total{handler="/log/event"', "stats_events_", "stats_auth_failures")
+    samples = sorted(
+        line
+        for line in scrape.splitlines()
+        if line.startswith(wanted) and "_created" not in line and not line.endswith(" 0.0")
+    )
+    access = [
+        (r.method, r.route, r.status)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.name == "stats_service.access" and getattr(r, "path", "").startswith("/log/event")
+    ]
+    return {"ids": ids, "samples": samples, "access": access}
+
+
+def test_fast_lane_keeps_request_ids_metrics_and_access_lines(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fast = _observed(tmp_path, True, caplog)
+    routed = _observed(tmp_path, False, caplog)
+    assert fast["ids"][:-1] == [f"req-{number}" for number in range(len(CASES))]
+    assert fast["ids"][-1] is not None and len(fast["ids"][-1]) == 32  # an insane id is replaced
+    assert fast["samples"] == routed["samples"]
+    assert (
+        'http_requests_total{handler="/log/event",method="POST",status="200"} 2.0'
+        in (fast["samples"])
+    )
+    assert fast["access"] == routed["access"]
+    assert ("POST", "/log/event", 401) in fast["access"]
+    assert len(fast["access"]) == len(CASES) + 1

@@ -94,7 +94,7 @@ def json_logs() -> Iterator[io.StringIO]:
 
 def test_metrics_endpoint_counts_http_and_service_errors():
     app = _app()
-    metrics = install_observability(app, version="1.2.3", registry=CollectorRegistry())
+    metrics = install_observability(app, version="1.2.3", registry=CollectorRegistry()).metrics
     assert isinstance(metrics, Metrics)
     responses = _request(
         app,
@@ -219,7 +219,7 @@ def test_outbox_gauges_come_from_the_status_callback():
         app,
         version="1",
         outbox_status=lambda: OutboxSnapshot(pending_events=42, pending_bytes=4200),
-    )
+    ).metrics
     samples = _samples(_request(app, ("GET", "/metrics", {}))[0].text)
     assert _get(samples, "stats_outbox_depth_events") == 42.0
     assert _get(samples, "stats_outbox_bytes") == 4200.0
@@ -230,7 +230,7 @@ def test_outbox_gauges_come_from_the_status_callback():
 
 def test_metrics_disabled_keeps_request_ids_and_serves_no_metrics():
     app = _app()
-    metrics = install_observability(app, version="1", metrics_enabled=False)
+    metrics = install_observability(app, version="1", metrics_enabled=False).metrics
     assert isinstance(metrics, NullMetrics)
     ping, scrape = _request(app, ("GET", "/log/event/x", {}), ("GET", "/metrics", {}))
     assert len(ping.headers["x-request-id"]) == 32
@@ -297,11 +297,13 @@ def test_public_surface():
         "Metrics",
         "MetricsRecorder",
         "NullMetrics",
+        "Observability",
         "OutboxGauges",
         "OutboxSnapshot",
         "REQUEST_ID_HEADER",
         "Redactor",
         "RequestContextMiddleware",
+        "RequestLog",
         "RouteTemplates",
         "TextFormatter",
         "configure_logging",
