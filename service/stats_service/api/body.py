@@ -17,8 +17,10 @@ from starlette.requests import Request
 from stats_service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 __all__ = [
+    "check_framing",
     "decode_json",
     "decode_ndjson",
+    "finish_body",
     "media_type",
     "parse_media_type",
     "read_body",
@@ -75,6 +77,35 @@ async def read_limited(
     max_decompressed_bytes: int | None = None,
 ) -> bytes:
     """Collect ``chunks`` under the limits; gzip only where a decompressed limit is given."""
+    encoding = check_framing(
+        content_length=content_length,
+        content_encoding=content_encoding,
+        max_bytes=max_bytes,
+        max_decompressed_bytes=max_decompressed_bytes,
+    )
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > max_bytes:
+            raise PayloadTooLarge(f"body is over the limit of {max_bytes} bytes")
+        parts.append(chunk)
+    body = parts[0] if len(parts) == 1 else b"".join(parts)
+    return finish_body(body, encoding, max_bytes, max_decompressed_bytes)
+
+
+def check_framing(
+    *,
+    content_length: str | None,
+    content_encoding: str | None,
+    max_bytes: int,
+    max_decompressed_bytes: int | None = None,
+) -> str:
+    """Refuse a body by its headers alone (encoding, declared length); its encoding.
+
+    The first half of :func:`read_limited`, for callers that receive the body
+    themselves; :func:`finish_body` is the second.
+    """
     encoding = (content_encoding or "identity").strip().lower()
     if encoding not in {"identity", ""} and (encoding != "gzip" or max_decompressed_bytes is None):
         raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported here")
@@ -85,14 +116,15 @@ async def read_limited(
             raise BadRequest("Content-Length is not a number") from None
         if length > max_bytes:
             raise PayloadTooLarge(f"body of {length} bytes is over the limit of {max_bytes}")
-    parts: list[bytes] = []
-    total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > max_bytes:
-            raise PayloadTooLarge(f"body is over the limit of {max_bytes} bytes")
-        parts.append(chunk)
-    body = parts[0] if len(parts) == 1 else b"".join(parts)
+    return encoding
+
+
+def finish_body(
+    body: bytes, encoding: str, max_bytes: int, max_decompressed_bytes: int | None = None
+) -> bytes:
+    """The received ``body`` checked against ``max_bytes`` and inflated when gzip."""
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"body is over the limit of {max_bytes} bytes")
     if encoding == "gzip" and max_decompressed_bytes is not None:
         return gunzip(body, max_decompressed_bytes)
     return body

@@ -22,7 +22,7 @@ from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery, StoreHealth
 from stats_service.storage.rows import decode_event, encode_body, indexed_uid
-from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter
+from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_rows
 
 __all__ = ["EmbeddedStore"]
 
@@ -49,10 +49,8 @@ _MIGRATIONS: tuple[Migration, ...] = (
 )
 """The schema of the events file; ``PRAGMA user_version`` counts the applied steps."""
 
-_INSERT = (
-    "INSERT INTO events (event_id, measurement, time_ns, event, uid, body)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"
-)
+_INSERT = "INSERT INTO events (event_id, measurement, time_ns, event, uid, body) VALUES"
+_ON_CONFLICT = "ON CONFLICT (event_id) DO NOTHING"
 _COLUMNS = "event_id, measurement, time_ns, body"
 _SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE event_id = ?"  # noqa: S608 -- constant text
 
@@ -82,6 +80,10 @@ def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
         done.set_exception(error)
 
 
+def _insert_rows(conn: sqlite3.Connection, rows: list[_InsertRow]) -> None:
+    insert_rows(conn, _INSERT, rows, suffix=_ON_CONFLICT)
+
+
 def _insert_each(
     batches: list[list[_InsertRow]],
 ) -> Callable[[sqlite3.Connection], list[Exception | None]]:
@@ -95,7 +97,7 @@ def _insert_each(
     def unit(conn: sqlite3.Connection) -> list[Exception | None]:
         conn.execute("SAVEPOINT together")
         try:
-            conn.executemany(_INSERT, [row for rows in batches for row in rows])
+            _insert_rows(conn, [row for rows in batches for row in rows])
         except Exception:
             if not conn.in_transaction:  # SQLite gave up the transaction: all fail
                 raise
@@ -108,7 +110,7 @@ def _insert_each(
         for rows in batches:
             conn.execute("SAVEPOINT alone")
             try:
-                conn.executemany(_INSERT, rows)
+                _insert_rows(conn, rows)
             except Exception as exc:
                 if not conn.in_transaction:
                     raise
@@ -124,7 +126,7 @@ def _insert_each(
 
 def _insert(rows: list[_InsertRow]) -> Callable[[sqlite3.Connection], None]:
     def unit(conn: sqlite3.Connection) -> None:
-        conn.executemany(_INSERT, rows)
+        _insert_rows(conn, rows)
 
     return unit
 
@@ -186,8 +188,10 @@ class EmbeddedStore:
         self._writer: SQLiteWriter | None = None
         self._reader: SQLiteReader | None = None
         self._lifecycle = asyncio.Lock()  # open and close never interleave
-        # Writes of the current event-loop turn, submitted together by _flush.
+        # Writes waiting for the next group: made in this event-loop turn, or
+        # while the previous group commits. _flush submits them together.
         self._pending: list[tuple[list[_InsertRow], asyncio.Future[None]]] = []
+        self._in_flight: asyncio.Future[Any] | None = None
 
     @property
     def path(self) -> Path:
@@ -231,7 +235,8 @@ class EmbeddedStore:
         """Commit every write already submitted, then release the file."""
         async with self._lifecycle:
             if self._writer is not None:
-                self._flush()  # writes already made are submitted before the writer stops
+                # Writes already made are queued (and committed) before the writer stops.
+                self._flush(now=True)
             writer, reader = self._writer, self._reader
             self._writer = self._reader = None
             if writer is not None:
@@ -270,20 +275,25 @@ class EmbeddedStore:
         ]
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        if not self._pending:
+        if not self._pending and self._in_flight is None:
             loop.call_soon(self._flush)
         self._pending.append((rows, done))
         await done
 
-    def _flush(self) -> None:
-        """Submit the writes made since the last flush as one unit.
+    def _flush(self, *, now: bool = False) -> None:
+        """Submit the waiting writes as one unit, unless a group is committing (or ``now``).
 
-        Every ``write`` of one event-loop turn (the requests that arrived
-        together) becomes one unit with one ``executemany``, rather than one
-        unit (a savepoint, an insert, a release) each: the writer thread then
-        needs the GIL a few times per group instead of three times per write.
-        Each caller still gets its own outcome (see :func:`_insert_each`).
+        One group commits at a time. The writes of one event-loop turn, and
+        all those made while the previous group commits, become one unit with
+        one ``executemany``, rather than one unit (a savepoint, an insert, a
+        release) each: the writer thread then needs the GIL a few times per
+        group instead of three times per write, and busier moments make
+        bigger groups. When a group is done, the writes that waited for it are
+        submitted at once. Each caller still gets its own outcome (see
+        :func:`_insert_each`).
         """
+        if self._in_flight is not None and not now:
+            return  # the group in flight submits these when it is done
         pending, self._pending = self._pending, []
         if not pending:
             return
@@ -291,25 +301,32 @@ class EmbeddedStore:
         size = sum(_size(rows) for rows in batches)
         try:
             if len(pending) == 1:
-                alone = self.writer.submit(_insert(batches[0]), size_bytes=size)
+                in_flight: asyncio.Future[Any] = self.writer.submit(
+                    _insert(batches[0]), size_bytes=size
+                )
             else:
-                shared = self.writer.submit(_insert_each(batches), size_bytes=size)
+                in_flight = self.writer.submit(_insert_each(batches), size_bytes=size)
         except Exception as exc:  # noqa: BLE001 -- handed to every caller
             for _, done in pending:
                 _settle(done, exc)
             return
-        if len(pending) == 1:
-            done = pending[0][1]
-            alone.add_done_callback(lambda outcome: _settle(done, _error_of(outcome)))
-            return
+        self._in_flight = in_flight
 
-        def settled(outcome: asyncio.Future[list[Exception | None]]) -> None:
+        def settled(outcome: asyncio.Future[Any]) -> None:
+            if self._in_flight is in_flight:
+                self._in_flight = None
             error = _error_of(outcome)
-            errors = [error] * len(pending) if error is not None else outcome.result()
+            if error is not None:
+                errors: list[BaseException | None] = [error] * len(pending)
+            elif len(pending) == 1:
+                errors = [None]
+            else:
+                errors = list(outcome.result())
             for (_, done), own_error in zip(pending, errors, strict=True):
                 _settle(done, own_error)
+            self._flush()  # the writes that waited for this group
 
-        shared.add_done_callback(settled)
+        in_flight.add_done_callback(settled)
 
     async def get(self, event_id: str) -> Event | None:
         """The stored event with this id, or None."""

@@ -111,6 +111,10 @@ class MemoryStore:
             return StoreHealth(backend="memory", ok=False, detail="not open")
         return StoreHealth(backend="memory", ok=True, detail=f"{len(self._by_id)} events")
 
+    def event_ids(self) -> list[str]:
+        """Ids of the stored events by ``(time_ns, event_id)``, open or closed (for tests)."""
+        return [event_id for _, event_id in self._keys]
+
     def _require_open(self) -> None:
         if not self._open:
             raise ServiceUnavailable("the memory store is not open")

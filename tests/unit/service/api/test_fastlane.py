@@ -189,7 +189,9 @@ def test_fast_lane_keeps_request_ids_metrics_and_access_lines(
     fast = _observed(tmp_path, True, caplog)
     routed = _observed(tmp_path, False, caplog)
     assert fast["ids"][:-1] == [f"req-{number}" for number in range(len(CASES))]
-    assert fast["ids"][-1] is not None and len(fast["ids"][-1]) == 32  # an insane id is replaced
+    replaced = fast["ids"][-1]  # the sent id was not sane: a fresh one answers
+    assert replaced is not None
+    assert len(replaced) == 32
     assert fast["samples"] == routed["samples"]
     assert (
         'http_requests_total{handler="/log/event",method="POST",status="200"} 2.0'
@@ -198,3 +200,75 @@ def test_fast_lane_keeps_request_ids_metrics_and_access_lines(
     assert fast["access"] == routed["access"]
     assert ("POST", "/log/event", 401) in fast["access"]
     assert len(fast["access"]) == len(CASES) + 1
+
+
+def _raw_post(
+    tmp_path: Path, messages: list[dict[str, Any]], headers: list[tuple[bytes, bytes]]
+) -> tuple[list[dict[str, Any]], MemoryStore]:
+    """Drive the app with raw ASGI messages, the way a server delivers a chunked body."""
+    data_dir = tmp_path / "raw"
+    token = _tokens(data_dir)["writer"]
+    settings = load_settings(
+        None,
+        {"STATS_DATA_DIR": str(data_dir), "STATS_SECRET_KEYS": KEY, "STATS_MAX_BODY_BYTES": "64"},
+    )
+    store = MemoryStore()
+    app = create_app(settings, store=store, clock=lambda: NOW)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/log/event",
+        "raw_path": b"/log/event",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", f"Token {token}".encode()), *headers],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict[str, Any]] = []
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)
+
+    asyncio.run(scenario())
+    return sent, store
+
+
+def test_fast_lane_reads_a_body_sent_in_several_messages(tmp_path: Path) -> None:
+    parts = [b'{"event": "e", ', b'"uid": "u", ', b'"event_id": "chunked-1"}']
+    messages = [
+        {"type": "http.request", "body": part, "more_body": index < len(parts) - 1}
+        for index, part in enumerate(parts)
+    ]
+    sent, store = _raw_post(tmp_path, messages, [])
+    assert sent[0]["status"] == 200
+    assert sent[1]["body"] == b'"chunked-1"'
+    assert store.event_ids() == ["chunked-1"]
+
+
+def test_fast_lane_refuses_a_chunked_body_once_it_is_over_the_limit(tmp_path: Path) -> None:
+    messages = [{"type": "http.request", "body": b" " * 40, "more_body": True}] * 2
+    sent, store = _raw_post(tmp_path, messages, [])
+    assert sent[0]["status"] == 413
+    assert store.event_ids() == []
+
+
+def test_fast_lane_answers_nothing_to_a_client_that_hung_up(tmp_path: Path) -> None:
+    messages = [
+        {"type": "http.request", "body": b'{"event": ', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent, store = _raw_post(tmp_path, messages, [])
+    assert sent == []
+    assert store.event_ids() == []

@@ -329,6 +329,36 @@ def test_close_commits_writes_already_submitted(db_path, make_event):
     assert [row[0] for row in raw_rows(db_path)] == [f"w{i}" for i in range(10)]
 
 
+def test_writes_made_while_a_group_commits_wait_and_go_together(db_path, make_event):
+    gate = Gate()
+
+    async def scenario() -> tuple[int, int]:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        writer = store.writer
+        held = writer.submit(gate)
+        gate.wait_entered()
+        before = writer.commits
+        first = asyncio.create_task(store.write([make_event("w0", time_ns=T0)]))
+        await until(lambda: writer.pending == 1)  # the first group is queued behind the gate
+        later = []
+        for i in range(1, 10):
+            later.append(asyncio.create_task(store.write([make_event(f"w{i}", time_ns=T0 + i)])))
+            await asyncio.sleep(0)  # each write in its own event-loop turn
+        queued = writer.pending
+        gate.release.set()
+        await held
+        await asyncio.gather(first, *later)
+        commits = writer.commits - before
+        await store.close()
+        return queued, commits
+
+    queued, commits = run(scenario)
+    assert queued == 1  # the nine later writes waited in the store, not in the writer's queue
+    assert commits == 3  # the gate, the first write, then the nine together
+    assert [row[0] for row in raw_rows(db_path)] == [f"w{i}" for i in range(10)]
+
+
 def test_health_reports_queued_writes(db_path):
     async def scenario() -> str:
         store = EmbeddedStore(db_path)
