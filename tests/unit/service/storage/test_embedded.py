@@ -14,7 +14,9 @@ import pytest
 
 from stats_service.events.model import Event
 from stats_service.storage.base import EventQuery
-from stats_service.storage.embedded import EmbeddedStore, _window_sql
+from stats_service.storage.embedded import _MIGRATIONS, EmbeddedStore, _window_sql
+from stats_service.storage.rows import encode_body
+from stats_service.storage.sqlite import _migrate
 
 T = TypeVar("T")
 
@@ -377,7 +379,7 @@ WINDOW_SHAPES = [
     ({}, "events_by_time"),
     ({"after": (T0 + 5, "x")}, "events_by_time"),
     ({"event": "signup"}, "events_by_event"),
-    ({"uid": "u1"}, "events_by_uid"),
+    ({"uid": "u1"}, "events_by_time"),  # uid is not indexed: the window is scanned
     ({"measurement": "cpu"}, "events_by_measurement"),
     ({"event": "signup", "after": (T0 + 5, "x")}, "events_by_event"),
 ]
@@ -403,3 +405,40 @@ def test_every_query_shape_is_served_by_an_index_in_order(db_path, filters, inde
         conn.close()
     assert f"USING INDEX {index} " in plan
     assert "TEMP B-TREE" not in plan  # no sort step: the index gives the order
+
+
+def test_a_file_of_the_first_schema_loses_the_uid_index_and_keeps_its_events(db_path, make_event):
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        _migrate(conn, _MIGRATIONS[:1])
+        conn.execute(
+            "INSERT INTO events (event_id, measurement, time_ns, event, uid, body)"
+            " VALUES ('old-1', 'analytics', ?, 'e', 'u1', ?)",
+            (T0, encode_body(make_event("old-1"))),
+        )
+    finally:
+        conn.close()
+
+    async def scenario() -> Event | None:
+        store = EmbeddedStore(db_path)
+        await store.open()
+        try:
+            return await store.get("old-1")
+        finally:
+            await store.close()
+
+    found = run(scenario)
+    assert found is not None
+    assert found.event_id == "old-1"
+    conn = sqlite3.connect(db_path)
+    try:
+        indexes = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    finally:
+        conn.close()
+    assert "events_by_uid" not in indexes
+    assert "events_by_event" in indexes
+    assert version == len(_MIGRATIONS)
