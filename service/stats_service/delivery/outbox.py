@@ -68,7 +68,7 @@ from stats_service.errors import InvalidEvent, ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery
 from stats_service.storage.rows import decode_event, encode_body, indexed_uid
-from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter
+from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_rows
 
 __all__ = [
     "Appended",
@@ -140,7 +140,10 @@ _INSERT = (
     "INSERT INTO outbox (event_id, series, time_ns, measurement, event, uid, body, size,"
     " accepted_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_OR_IGNORE = _INSERT.replace("INSERT INTO", "INSERT OR IGNORE INTO")
+_INSERT_OR_IGNORE_ROWS = (
+    "INSERT OR IGNORE INTO outbox (event_id, series, time_ns, measurement, event, uid, body,"
+    " size, accepted_ns) VALUES"
+)
 _META = "SELECT pending_events, pending_bytes, last_accepted_ns FROM outbox_meta WHERE id = 0"
 _EVENT_COLUMNS = "event_id, measurement, time_ns, body"
 _MARK_FORWARDED = (
@@ -417,7 +420,7 @@ def _append_unit(
         # Fast path: every row is new and every slot free (one executemany).
         conn.execute("SAVEPOINT fast")
         before = conn.total_changes
-        conn.executemany(_INSERT_OR_IGNORE, stamped)
+        insert_rows(conn, _INSERT_OR_IGNORE_ROWS, stamped)
         if conn.total_changes - before == len(stamped):
             conn.execute("RELEASE fast")
             inserted, size = len(stamped), sum(row[7] for row in stamped)
