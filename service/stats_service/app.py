@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stats_service import __version__
 from stats_service.api.dependencies import Components
@@ -42,22 +42,26 @@ Every error body is `{"error": {"code", "message", "details"}}`.
 
 
 class ServiceApp(FastAPI):
-    """FastAPI with ASGI layers outside its whole middleware stack.
+    """FastAPI with ASGI layers in front of it.
 
-    ``outer_layers`` wrap what Starlette builds (the server-error handler, the
-    middleware, the router), first one innermost. The ingest lane goes there:
-    the requests it answers skip every layer of the stack.
+    ``front_layers`` wrap the whole application (FastAPI's own entry, the
+    server-error handler, the middleware, the router), first one innermost.
+    The ingest lane goes there: the requests it answers skip every layer.
     """
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.outer_layers: list[Callable[[ASGIApp], ASGIApp]] = []
+        self.front_layers: list[Callable[[ASGIApp], ASGIApp]] = []
+        self._front: ASGIApp | None = None
 
-    def build_middleware_stack(self) -> ASGIApp:
-        app = super().build_middleware_stack()
-        for layer in self.outer_layers:
-            app = layer(app)
-        return app
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        front = self._front
+        if front is None:
+            front = partial(FastAPI.__call__, self)
+            for layer in self.front_layers:
+                front = layer(front)
+            self._front = front
+        await front(scope, receive, send)
 
 
 def create_app(
@@ -127,7 +131,9 @@ def create_app(
     )
     metrics = observability.metrics
     if fast_lane:
-        app.outer_layers.append(partial(IngestFastLane, requests=observability.requests))
+        app.front_layers.append(
+            partial(IngestFastLane, requests=observability.requests, state=app.state)
+        )
     return app
 
 

@@ -336,15 +336,19 @@ class RequestLog:
         """Whether access lines are written at all (setting and logger level)."""
         return self._access_log and self._logger.isEnabledFor(logging.INFO)
 
-    def log(self, scope: Scope, status: int, start: float) -> None:
-        """Write the access line of a request answered with ``status``, begun at ``start``."""
+    def log(self, scope: Scope, status: int, start: float, route: str | None = None) -> None:
+        """Write the access line of a request answered with ``status``, begun at ``start``.
+
+        ``route`` names the route template when the caller knows it; else it
+        is looked up (which needs the application in the scope).
+        """
         if not self.logs_access:
             return
         path: str = scope["path"]
         if status < 400 and (path.rstrip("/") or "/") in self._quiet_paths:
             return
         duration_ms = round((self.clock() - start) * 1000.0, 3)
-        route = self._route_templates(scope) or "-"
+        route = route or self._route_templates(scope) or "-"
         method: str = scope["method"]
         # makeRecord + handle is logger.info without the caller lookup, which
         # would only ever name this line.
