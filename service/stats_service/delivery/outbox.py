@@ -417,7 +417,7 @@ def _append_unit(
         pending, pending_bytes, last_accepted = conn.execute(_META).fetchone()
         stamp = max(accepted_ns, last_accepted)  # keeps acceptance times monotonic in seq
         stamped = [(*row[:8], stamp) for row in rows]
-        # Fast path: every row is new and every slot free (one executemany).
+        # Fast path: every row is new and every slot free (one multi-row insert).
         conn.execute("SAVEPOINT fast")
         before = conn.total_changes
         insert_rows(conn, _INSERT_OR_IGNORE_ROWS, stamped)

@@ -95,9 +95,10 @@ def _insert_each(
 ) -> Callable[[sqlite3.Connection], list[Exception | None]]:
     """One unit for several writes, each atomic and failing alone.
 
-    All rows go in with one ``executemany``. If that fails, it is undone and
-    each write is inserted on its own, inside its own savepoint, so a bad
-    write fails only itself; the unit returns each write's error (or None).
+    All rows go in together (:func:`~stats_service.storage.sqlite.insert_rows`).
+    If that fails, it is undone and each write is inserted on its own, inside
+    its own savepoint, so a bad write fails only itself; the unit returns each
+    write's error (or None).
     """
 
     def unit(conn: sqlite3.Connection) -> list[Exception | None]:
@@ -290,11 +291,11 @@ class EmbeddedStore:
         """Submit the waiting writes as one unit, unless a group is committing (or ``now``).
 
         One group commits at a time. The writes of one event-loop turn, and
-        all those made while the previous group commits, become one unit with
-        one ``executemany``, rather than one unit (a savepoint, an insert, a
-        release) each: the writer thread then needs the GIL a few times per
-        group instead of three times per write, and busier moments make
-        bigger groups. When a group is done, the writes that waited for it are
+        all those made while the previous group commits, become one unit that
+        inserts all their rows at once, rather than one unit (a savepoint, an
+        insert, a release) each: the writer thread then needs the GIL a few
+        times per group instead of several times per write, and busier
+        moments make bigger groups. When a group is done, the writes that waited for it are
         submitted at once. Each caller still gets its own outcome (see
         :func:`_insert_each`).
         """
