@@ -375,31 +375,15 @@ class RequestContextMiddleware:
     """Request id in, request id out, one access line per request.
 
     A pure ASGI middleware (no per-request objects beyond a closure), meant to
-    wrap everything else; ids and access lines come from a :class:`RequestLog`
-    (``request_log``, or one built from the other arguments). When the app
+    wrap everything else; ids and access lines come from ``request_log`` (by
+    default a :class:`RequestLog` with its defaults). When the app
     raises, the access line says 500 and the exception goes on to the
     server-error handler with the request id still set.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        request_log: RequestLog | None = None,
-        access_log: bool = True,
-        clock: Callable[[], float] = time.perf_counter,
-        new_id: Callable[[], str] = new_request_id,
-        quiet_paths: frozenset[str] = QUIET_PATHS,
-        route_templates: Callable[[Scope], str | None] | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, request_log: RequestLog | None = None) -> None:
         self.app = app
-        self._requests = request_log or RequestLog(
-            access_log=access_log,
-            clock=clock,
-            new_id=new_id,
-            quiet_paths=quiet_paths,
-            route_templates=route_templates,
-        )
+        self._requests = request_log or RequestLog()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection."""

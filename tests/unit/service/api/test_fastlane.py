@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from stats_service.app import create_app
 from stats_service.auth import AccessFile, TokenClaims, TokenSigner
@@ -49,18 +50,26 @@ CASES: list[tuple[str, dict[str, str], bytes, str | None]] = [
 ]
 
 
-def _run(tmp_path: Path, fast_lane: bool, path: str) -> list[tuple[int, Any, str | None]]:
-    data_dir = tmp_path / ("fast" if fast_lane else "routed")
+def _app(
+    data_dir: Path, *, fast_lane: bool = True, max_body_bytes: int = 2048
+) -> tuple[FastAPI, dict[str, str], MemoryStore]:
+    """An app on a memory store with its tokens (``writer``, ``reader``) and the store."""
     tokens = _tokens(data_dir)
     settings = load_settings(
         None,
         {
             "STATS_DATA_DIR": str(data_dir),
             "STATS_SECRET_KEYS": KEY,
-            "STATS_MAX_BODY_BYTES": "2048",
+            "STATS_MAX_BODY_BYTES": str(max_body_bytes),
         },
     )
-    app = create_app(settings, store=MemoryStore(), clock=lambda: NOW, fast_lane=fast_lane)
+    store = MemoryStore()
+    app = create_app(settings, store=store, clock=lambda: NOW, fast_lane=fast_lane)
+    return app, tokens, store
+
+
+def _run(tmp_path: Path, fast_lane: bool, path: str) -> list[tuple[int, Any, str | None]]:
+    app, tokens, _ = _app(tmp_path / ("fast" if fast_lane else "routed"), fast_lane=fast_lane)
 
     async def scenario() -> list[tuple[int, Any, str | None]]:
         results = []
@@ -137,16 +146,7 @@ def test_other_requests_pass_through(tmp_path: Path) -> None:
 def _observed(tmp_path: Path, fast_lane: bool, caplog: pytest.LogCaptureFixture) -> dict[str, Any]:
     """Request ids, HTTP and ingest metrics, and access lines of the CASES, by lane."""
     data_dir = tmp_path / ("observed-fast" if fast_lane else "observed-routed")
-    tokens = _tokens(data_dir)
-    settings = load_settings(
-        None,
-        {
-            "STATS_DATA_DIR": str(data_dir),
-            "STATS_SECRET_KEYS": KEY,
-            "STATS_MAX_BODY_BYTES": "2048",
-        },
-    )
-    app = create_app(settings, store=MemoryStore(), clock=lambda: NOW, fast_lane=fast_lane)
+    app, tokens, _ = _app(data_dir, fast_lane=fast_lane)
 
     async def scenario() -> tuple[list[str | None], str]:
         ids = []
@@ -206,14 +206,8 @@ def _raw_post(
     tmp_path: Path, messages: list[dict[str, Any]], headers: list[tuple[bytes, bytes]]
 ) -> tuple[list[dict[str, Any]], MemoryStore]:
     """Drive the app with raw ASGI messages, the way a server delivers a chunked body."""
-    data_dir = tmp_path / "raw"
-    token = _tokens(data_dir)["writer"]
-    settings = load_settings(
-        None,
-        {"STATS_DATA_DIR": str(data_dir), "STATS_SECRET_KEYS": KEY, "STATS_MAX_BODY_BYTES": "64"},
-    )
-    store = MemoryStore()
-    app = create_app(settings, store=store, clock=lambda: NOW)
+    app, tokens, store = _app(tmp_path / "raw", max_body_bytes=64)
+    token = tokens["writer"]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},

@@ -19,6 +19,7 @@ from stats_service.observability.logging import (
     Redactor,
     RequestContextMiddleware,
     RequestIdFilter,
+    RequestLog,
     RouteTemplates,
     TextFormatter,
     configure_logging,
@@ -282,9 +283,9 @@ def test_middleware_generates_a_request_id_and_returns_it(logs):
     seen: list[str | None] = []
     app = RequestContextMiddleware(
         _inner(seen=seen),
-        clock=_Clock(1.0, 1.0125),
-        new_id=lambda: "gen-1",
-        route_templates=_templates,
+        request_log=RequestLog(
+            clock=_Clock(1.0, 1.0125), new_id=lambda: "gen-1", route_templates=_templates
+        ),
     )
     sent = _drive(app, _scope())
     assert _headers(sent)[b"x-request-id"] == b"gen-1"
@@ -312,7 +313,7 @@ def test_middleware_generates_a_request_id_and_returns_it(logs):
     ids=["sane-is-echoed", "insane-is-replaced"],
 )
 def test_middleware_echoes_only_sane_incoming_ids(incoming, expected):
-    app = RequestContextMiddleware(_inner(), new_id=lambda: "gen-1")
+    app = RequestContextMiddleware(_inner(), request_log=RequestLog(new_id=lambda: "gen-1"))
     sent = _drive(app, _scope(headers=[(b"x-request-id", incoming)]))
     assert _headers(sent)[b"x-request-id"] == expected
 
@@ -337,12 +338,19 @@ def test_access_line_never_carries_the_query_string_or_headers(logs):
     ids=["scrape", "scrape-slash", "probe-ok", "probe-failing", "ingest"],
 )
 def test_successful_scrapes_and_probes_are_not_logged(logs, path, status, logged):
-    _drive(RequestContextMiddleware(_inner(status), route_templates=_templates), _scope(path))
+    _drive(
+        RequestContextMiddleware(
+            _inner(status), request_log=RequestLog(route_templates=_templates)
+        ),
+        _scope(path),
+    )
     assert any(r.name == ACCESS_LOGGER for r in logs.records) is logged
 
 
 def test_access_log_can_be_switched_off(logs):
-    sent = _drive(RequestContextMiddleware(_inner(), access_log=False), _scope())
+    sent = _drive(
+        RequestContextMiddleware(_inner(), request_log=RequestLog(access_log=False)), _scope()
+    )
     assert b"x-request-id" in _headers(sent)
     assert not any(r.name == ACCESS_LOGGER for r in logs.records)
 
@@ -354,7 +362,8 @@ def test_a_crash_is_logged_as_500_and_propagates(logs):
     with pytest.raises(RuntimeError, match="boom"):
         _drive(
             RequestContextMiddleware(
-                crashing, new_id=lambda: "gen-500", route_templates=_templates
+                crashing,
+                request_log=RequestLog(new_id=lambda: "gen-500", route_templates=_templates),
             ),
             _scope("/x"),
         )
@@ -364,7 +373,10 @@ def test_a_crash_is_logged_as_500_and_propagates(logs):
 
 def test_long_and_control_character_paths_are_tamed(logs):
     path = "/x\n" + "a" * 500
-    _drive(RequestContextMiddleware(_inner(404), route_templates=_templates), _scope(path))
+    _drive(
+        RequestContextMiddleware(_inner(404), request_log=RequestLog(route_templates=_templates)),
+        _scope(path),
+    )
     line = next(r for r in logs.records if r.name == ACCESS_LOGGER)
     assert "\n" not in line.path
     assert len(line.path) <= 203
