@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import queue
 import sqlite3
@@ -97,14 +98,20 @@ def insert_rows(
     if not rows:
         return
     width = len(rows[0])
-    placeholders = "(" + ", ".join("?" * width) + ")"
     start = 0
     for count in _ROWS_PER_STATEMENT:
         while len(rows) - start >= count:
             chunk = rows[start : start + count]
-            sql = f"{insert} {', '.join([placeholders] * count)} {suffix}"
+            sql = _multi_row_sql(insert, suffix, width, count)
             conn.execute(sql, [value for row in chunk for value in row])
             start += count
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_row_sql(insert: str, suffix: str, width: int, count: int) -> str:
+    """``insert`` with ``count`` rows of ``width`` placeholders, then ``suffix``."""
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{insert} {', '.join([row] * count)} {suffix}"
 
 
 def _configure_writer(conn: sqlite3.Connection) -> None:

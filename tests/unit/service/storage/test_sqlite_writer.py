@@ -18,6 +18,7 @@ from stats_service.storage.sqlite import (
     Migration,
     SQLiteReader,
     SQLiteWriter,
+    insert_rows,
 )
 
 T = TypeVar("T")
@@ -687,3 +688,29 @@ def test_units_sharing_a_group_keep_their_savepoints(make_writer):
         return [await within(probe) for probe in probes]
 
     assert asyncio.run(main()) == [True, True]
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 64, 341])
+def test_insert_rows_keeps_every_row_in_order_with_few_statements(count: int) -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE t (n INTEGER, s TEXT UNIQUE)")
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    rows = [(n, f"s{n}") for n in range(count)]
+    insert_rows(conn, "INSERT INTO t (n, s) VALUES", rows)
+    conn.set_trace_callback(None)
+    assert conn.execute("SELECT n, s FROM t ORDER BY rowid").fetchall() == rows
+    # 341 = 256 + 64 + 16 + 4 + 1: one statement per chunk, not one per row.
+    assert len(statements) == {0: 0, 1: 1, 5: 2, 64: 1, 341: 5}[count]
+
+
+def test_insert_rows_applies_the_suffix_to_every_row() -> None:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    rows = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)]
+    insert_rows(conn, "INSERT INTO t (k, v) VALUES", rows, suffix="ON CONFLICT (k) DO NOTHING")
+    assert conn.execute("SELECT k, v FROM t ORDER BY k").fetchall() == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 4),
+    ]
