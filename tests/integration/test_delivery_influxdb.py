@@ -9,6 +9,7 @@ Every loop is bounded in count and time.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -260,6 +261,67 @@ def test_100k_events_through_the_api_are_all_in_influxdb(start_service, influxd,
     assert len(points) == total
     for number in range(total):
         assert points[f"big-{number:07d}"] == [expected_point(number)], number
+
+
+def points_written(url: str) -> int:
+    """How many points influxd has accepted over HTTP since it started (``/debug/vars``)."""
+    stats = httpx.get(f"{url}/debug/vars", timeout=10).json()
+    return sum(v["values"]["pointsWrittenOK"] for k, v in stats.items() if k.startswith("httpd"))
+
+
+@dataclass
+class _TwoWorkerService(DeliveryServiceProcess):
+    """The service under ``uvicorn --workers 2``: two processes on one data directory."""
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "stats_service.app:create_app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "2",
+            "--no-server-header",
+        ]
+
+
+def test_of_two_worker_processes_one_forwards_and_each_event_is_written_once(
+    tmp_path, influxd, influx_database
+):
+    total, batch = 10_000, 250
+    process = _TwoWorkerService(
+        data_dir=tmp_path / "data",
+        extra_env={
+            **delivery_env(influxd.url, influx_database, forward_linger_seconds=0.05),
+            "STATS_LOG_LEVEL": "info",
+        },
+    )
+    process.data_dir.mkdir(parents=True)
+    token = process.token(IDENTITY, "write")
+    written_before = points_written(influxd.url)
+    process.start()
+    try:
+        for start in range(0, total, batch):
+            # A new connection each time, so both workers take some of the load.
+            with writer_client(process, token) as client:
+                body = orjson.dumps(
+                    [load_event(n, run_id="two") for n in range(start, start + batch)]
+                )
+                response = client.post("/log/events", content=body)
+                assert response.status_code == 200, response.text
+        wait_for(lambda: point_count(influxd.url, influx_database) >= total, 60, "delivery")
+        written = points_written(influxd.url) - written_before
+    finally:
+        process.stop()
+    log = process.log_tail(200_000)
+    assert log.count("another process forwards the outbox; this one stands by") == 1
+    assert point_count(influxd.url, influx_database) == total
+    assert written == total  # no batch was sent twice by two forwarders
 
 
 def test_same_timestamp_events_are_all_stored_and_retries_once(

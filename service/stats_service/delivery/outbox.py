@@ -694,7 +694,7 @@ class Outbox:
     async code). The async methods need a running loop; the ``*_sync``
     variants serve the command line, with or without the service running
     on the same file (SQLite serialises the writers of both processes).
-    Run one forwarding service per outbox file.
+    One process forwards an outbox at a time (see :mod:`.lease`).
     """
 
     def __init__(

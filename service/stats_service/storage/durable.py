@@ -20,6 +20,7 @@ and timestamp are both kept (the later one's time moves by a nanosecond).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import math
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from stats_service.delivery.backoff import Backoff
 from stats_service.delivery.forwarder import Forwarder, ForwarderConfig, ForwarderMetrics
+from stats_service.delivery.lease import FileLease, ForwardingLease, lease_path
 from stats_service.delivery.outbox import DeadLetter, Outbox, OutboxFull, OutboxStatus
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
@@ -117,6 +119,7 @@ class DurableStore:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = random_module.random,
+        lease: ForwardingLease | None = None,
     ) -> None:
         self._backend = backend
         self._config = config or DeliveryConfig()
@@ -129,8 +132,11 @@ class DurableStore:
         self._monotonic = monotonic
         self._sleep = sleep
         self._random = random
+        self._lease = lease if lease is not None else FileLease(lease_path(outbox_path))
         self._outbox: Outbox | None = None
         self._forwarder: Forwarder | None = None
+        self._standby: asyncio.Task[None] | None = None
+        self._backend_open = False
         self._lifecycle = asyncio.Lock()
 
     @property
@@ -157,13 +163,20 @@ class DurableStore:
 
     @property
     def forwarder(self) -> Forwarder:
-        """The running forwarder."""
+        """The running forwarder (this process forwards: see :attr:`forwarding`)."""
         if self._forwarder is None:
-            raise ServiceUnavailable("the durable store is not open")
+            raise ServiceUnavailable("this process does not forward the outbox")
         return self._forwarder
 
     async def open(self) -> None:
-        """Open the outbox, then the backend (tolerating its absence), then start forwarding."""
+        """Open the outbox, then the backend (tolerating its absence), then forward.
+
+        This process forwards only while it holds the outbox's forwarding lease
+        (:mod:`~stats_service.delivery.lease`): of several worker processes on
+        one data directory, one forwards and the others stand by, trying for
+        the lease every poll interval, so one of them takes over when the
+        forwarding process ends. Every process accepts events and reads.
+        """
         async with self._lifecycle:
             if self._outbox is not None:
                 return
@@ -178,33 +191,69 @@ class DurableStore:
             await asyncio.to_thread(outbox.open)
             try:
                 await asyncio.to_thread(outbox.repair_counts_sync)
-                backlog = (await outbox.counts()).pending_events
             except BaseException:
                 await asyncio.to_thread(outbox.close)
                 raise
-            backend_open = await self._open_backend()
-            forwarder = Forwarder(
-                outbox,
-                self._backend,
-                config=config.forwarder_config(),
-                backend_open=backend_open,
-                metrics=self._metrics,
-                monotonic=self._monotonic,
-                sleep=self._sleep,
-                random=self._random,
-            )
-            forwarder.start(pending_events=backlog)
-            self._outbox, self._forwarder = outbox, forwarder
-            if backlog:
-                _log.info("the outbox holds %d pending events; forwarding them", backlog)
+            self._backend_open = await self._open_backend()
+            self._outbox = outbox
+            if not await self._lead():
+                _log.info("another process forwards the outbox; this one stands by")
+                self._standby = asyncio.create_task(self._stand_by(), name="stats-forward-standby")
+
+    async def _lead(self) -> bool:
+        """Start forwarding if the lease can be had now; whether this process forwards."""
+        outbox = self.outbox
+        if not self._lease.try_acquire():
+            return False
+        try:
+            backlog = (await outbox.counts()).pending_events
+        except BaseException:
+            self._lease.release()
+            raise
+        forwarder = Forwarder(
+            outbox,
+            self._backend,
+            config=self._config.forwarder_config(),
+            backend_open=self._backend_open,
+            metrics=self._metrics,
+            monotonic=self._monotonic,
+            sleep=self._sleep,
+            random=self._random,
+        )
+        forwarder.start(pending_events=backlog)
+        self._forwarder = forwarder
+        if backlog:
+            _log.info("the outbox holds %d pending events; forwarding them", backlog)
+        return True
+
+    async def _stand_by(self) -> None:
+        """Try for the lease every poll interval until this process forwards."""
+        while True:
+            await self._sleep(self._config.poll_interval_seconds)
+            try:
+                if await self._lead():
+                    _log.info("this process now forwards the outbox")
+                    return
+            except Exception:  # noqa: BLE001 -- logged; tried again next interval
+                _log.warning("taking over forwarding failed; trying again", exc_info=True)
+
+    @property
+    def forwarding(self) -> bool:
+        """Whether this process forwards the outbox (holds the forwarding lease)."""
+        return self._forwarder is not None
 
     async def close(self) -> None:
         """Stop forwarding (the batch in flight finishes), then close the outbox and backend."""
         async with self._lifecycle:
-            outbox, forwarder = self._outbox, self._forwarder
-            self._outbox = self._forwarder = None
+            outbox, forwarder, standby = self._outbox, self._forwarder, self._standby
+            self._outbox = self._forwarder = self._standby = None
+            if standby is not None:
+                standby.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await standby
             if forwarder is not None:
                 await forwarder.stop()
+            self._lease.release()
             if outbox is not None:
                 drained = await asyncio.to_thread(outbox.close, self._config.close_timeout_seconds)
                 if not drained:

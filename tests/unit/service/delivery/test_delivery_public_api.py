@@ -15,6 +15,13 @@ SURFACES = {
         "ForwarderConfig",
         "ForwarderMetrics",
     ],
+    "stats_service.delivery.lease": [
+        "FileLease",
+        "ForwardingLease",
+        "MemoryLease",
+        "MemoryLeases",
+        "lease_path",
+    ],
     "stats_service.delivery.outbox": [
         "Appended",
         "DeadLetter",

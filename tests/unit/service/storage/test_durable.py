@@ -18,6 +18,7 @@ from typing import TypeVar
 import pytest
 
 from stats_service.delivery.backoff import Backoff
+from stats_service.delivery.lease import ForwardingLease, MemoryLeases
 from stats_service.delivery.outbox import OutboxFull
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event, FieldValue
@@ -156,7 +157,7 @@ def outbox_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_store(backend, vtime, outbox_path) -> Callable[..., DurableStore]:
-    def build(**changes: object) -> DurableStore:
+    def build(lease: ForwardingLease | None = None, **changes: object) -> DurableStore:
         values: dict[str, object] = {
             "linger_seconds": 0.0,
             "poll_interval_seconds": 1.0,
@@ -171,6 +172,7 @@ def make_store(backend, vtime, outbox_path) -> Callable[..., DurableStore]:
             monotonic=vtime.monotonic,
             sleep=vtime.sleep,
             random=lambda: 0.0,
+            lease=lease,
         )
 
     return build
@@ -437,9 +439,10 @@ def test_after_a_crash_every_acknowledged_event_is_stored_exactly_once(
 ):
     events = [make_event(f"e{i:03d}", time_ns=T0 + i // 4) for i in range(200)]
     crashed: list[DurableStore] = []
+    leases = MemoryLeases()
 
     async def crash():
-        store = make_store(batch_max_events=16)
+        store = make_store(batch_max_events=16, lease=leases.lease())
         crashed.append(store)
         await store.open()
         for start in range(0, 200, 20):
@@ -449,7 +452,7 @@ def test_after_a_crash_every_acknowledged_event_is_stored_exactly_once(
         # No close: asyncio.run cancels the forwarder wherever it is, as a kill would.
 
     async def restart():
-        store = make_store(batch_max_events=16)
+        store = make_store(batch_max_events=16, lease=leases.lease())
         await store.open()
         try:
             await settled(store, vtime)
@@ -459,6 +462,7 @@ def test_after_a_crash_every_acknowledged_event_is_stored_exactly_once(
 
     try:
         run(crash)
+        leases.holders.clear()  # the process died: the kernel drops its lock
         found = run(restart)
     finally:
         for store in crashed:
@@ -536,3 +540,41 @@ def test_status_reports_backlog_age_rate_and_backend(make_store, backend, make_e
     assert health.ok is True
     assert health.backend == "influx-like"
     assert "0 pending" in health.detail
+
+
+# -- several processes on one outbox ------------------------------------------------------
+
+
+def test_of_two_stores_on_one_outbox_one_forwards_and_the_other_takes_over(
+    make_store, backend, make_event, vtime
+):
+    leases = MemoryLeases()
+
+    async def scenario() -> tuple[tuple[bool, bool], bool, list[str]]:
+        first = make_store(lease=leases.lease())
+        second = make_store(lease=leases.lease())
+        await first.open()
+        await second.open()
+        roles = (first.forwarding, second.forwarding)
+        # Accepted by the process that stands by, forwarded by the one that leads.
+        await second.write([make_event("via-second")])
+        await settled(second, vtime)
+        delivered = backend.ids()
+        await first.close()  # the forwarding process ends
+        vtime.advance(1.0)  # one poll interval: the other tries for the lease again
+        for _ in range(100):
+            if second.forwarding:
+                break
+            await asyncio.sleep(0.001)
+        await second.write([make_event("after-takeover", time_ns=T0 + 1)])
+        await settled(second, vtime)
+        took_over = second.forwarding
+        await second.close()
+        return roles, took_over, delivered
+
+    roles, took_over, delivered = run(scenario)
+    assert roles == (True, False)
+    assert delivered == ["via-second"]
+    assert took_over
+    assert backend.ids() == ["after-takeover", "via-second"]
+    assert leases.holders == {}  # closing gives the lease up
