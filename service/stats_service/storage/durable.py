@@ -196,7 +196,13 @@ class DurableStore:
                 raise
             self._backend_open = await self._open_backend()
             self._outbox = outbox
-            if not await self._lead():
+            try:
+                leading = await self._lead()
+            except BaseException:
+                self._outbox = None
+                await asyncio.to_thread(outbox.close)
+                raise
+            if not leading:
                 _log.info("another process forwards the outbox; this one stands by")
                 self._standby = asyncio.create_task(self._stand_by(), name="stats-forward-standby")
 

@@ -578,3 +578,32 @@ def test_of_two_stores_on_one_outbox_one_forwards_and_the_other_takes_over(
     assert took_over
     assert backend.ids() == ["after-takeover", "via-second"]
     assert leases.holders == {}  # closing gives the lease up
+
+
+class _BrokenLease:
+    held = False
+
+    def try_acquire(self) -> bool:
+        raise PermissionError("cannot create the lease file")
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_lease_that_cannot_be_taken_fails_open_and_leaves_nothing_open(make_store, make_event):
+    async def scenario() -> list[str]:
+        broken = make_store(lease=_BrokenLease())
+        with pytest.raises(PermissionError):
+            await broken.open()
+        with pytest.raises(ServiceUnavailable):
+            _ = broken.outbox
+        working = make_store(lease=MemoryLeases().lease())
+        await working.open()
+        try:
+            await working.write([make_event("after")])
+            found = await working.get("after")
+            return [] if found is None else [found.event_id]
+        finally:
+            await working.close()
+
+    assert run(scenario) == ["after"]
