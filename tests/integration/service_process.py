@@ -21,7 +21,25 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["LiveService", "ServiceProcess", "free_port"]
+__all__ = ["LiveService", "ServiceProcess", "free_port", "uvicorn_workers_command"]
+
+
+def uvicorn_workers_command(port: int, workers: int) -> list[str]:
+    """The service under ``uvicorn --factory`` with ``workers`` processes on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "stats_service.app:create_app_from_env",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-server-header",
+    ]
 
 
 def free_port() -> int:

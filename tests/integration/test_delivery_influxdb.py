@@ -9,7 +9,6 @@ Every loop is bounded in count and time.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,6 +21,7 @@ import orjson
 import pytest
 from delivery_service import DeliveryServiceProcess, delivery_env
 from influxd import InfluxDServer
+from service_process import uvicorn_workers_command
 
 from stats_service.delivery.backoff import Backoff
 from stats_service.delivery.outbox import Outbox
@@ -274,20 +274,7 @@ class _TwoWorkerService(DeliveryServiceProcess):
     """The service under ``uvicorn --workers 2``: two processes on one data directory."""
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "stats_service.app:create_app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "2",
-            "--no-server-header",
-        ]
+        return uvicorn_workers_command(self.port, 2)
 
 
 def test_of_two_worker_processes_one_forwards_and_each_event_is_written_once(

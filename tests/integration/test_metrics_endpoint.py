@@ -8,7 +8,6 @@ counts whichever worker answers the scrape.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from service_process import LiveService, ServiceProcess
+from service_process import LiveService, ServiceProcess, uvicorn_workers_command
 
 from stats_service import __version__
 
@@ -188,20 +187,7 @@ class _MultiWorkerService(ServiceProcess):
         return env
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "stats_service.app:create_app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-            "--no-server-header",
-        ]
+        return uvicorn_workers_command(self.port, self.workers)
 
 
 @pytest.fixture
