@@ -61,6 +61,7 @@ __all__ = [
     "FORWARD_ERROR_KINDS",
     "INGEST_PATHS",
     "METRICS_PATH",
+    "HttpSeries",
     "MetricSpec",
     "Metrics",
     "MetricsRecorder",
