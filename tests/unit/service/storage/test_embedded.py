@@ -20,7 +20,6 @@ from stats_service.storage.sqlite import _migrate
 
 T = TypeVar("T")
 
-SAFETY_SECONDS = 10.0
 T0 = 1_700_000_000_000_000_000
 
 
@@ -29,27 +28,6 @@ def run(scenario: Callable[[], Awaitable[T]]) -> T:
         return await asyncio.wait_for(scenario(), 30)
 
     return asyncio.run(bounded())
-
-
-async def until(predicate: Callable[[], bool]) -> None:
-    # Polls state another thread changes; there is no asyncio event to await.
-    while not predicate():  # noqa: ASYNC110
-        await asyncio.sleep(0.001)
-
-
-class Gate:
-    """A writer unit that holds the writer thread until released."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, conn: sqlite3.Connection) -> None:
-        self.entered.set()
-        assert self.release.wait(SAFETY_SECONDS)
-
-    def wait_entered(self) -> None:
-        assert self.entered.wait(SAFETY_SECONDS)
 
 
 @pytest.fixture
@@ -205,8 +183,7 @@ def test_concurrent_writers_all_land_and_share_commits(db_path, make_event):
     assert 1 <= commits <= writers // 8
 
 
-def test_a_failing_write_does_not_sink_the_others_in_its_group(db_path, make_event):
-    gate = Gate()
+def test_a_failing_write_does_not_sink_the_others_in_its_group(db_path, make_event, gate):
 
     async def scenario() -> None:
         store = EmbeddedStore(db_path)
@@ -241,8 +218,7 @@ def test_a_failing_write_does_not_sink_the_others_in_its_group(db_path, make_eve
     run(scenario)
 
 
-def test_writes_of_one_loop_turn_share_one_unit(db_path, make_event):
-    gate = Gate()
+def test_writes_of_one_loop_turn_share_one_unit(db_path, make_event, gate):
 
     async def scenario() -> None:
         store = EmbeddedStore(db_path)
@@ -306,8 +282,7 @@ def test_a_bad_write_in_a_shared_unit_fails_alone_at_close(db_path, make_event):
     assert sorted(row[0] for row in raw_rows(db_path)) == ["first", "last"]
 
 
-def test_close_commits_writes_already_submitted(db_path, make_event):
-    gate = Gate()
+def test_close_commits_writes_already_submitted(db_path, make_event, gate, until):
 
     async def scenario() -> None:
         store = EmbeddedStore(db_path)
@@ -331,8 +306,7 @@ def test_close_commits_writes_already_submitted(db_path, make_event):
     assert [row[0] for row in raw_rows(db_path)] == [f"w{i}" for i in range(10)]
 
 
-def test_writes_made_while_a_group_commits_wait_and_go_together(db_path, make_event):
-    gate = Gate()
+def test_writes_made_while_a_group_commits_wait_and_go_together(db_path, make_event, gate, until):
 
     async def scenario() -> tuple[int, int]:
         store = EmbeddedStore(db_path)

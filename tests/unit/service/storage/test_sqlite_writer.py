@@ -43,28 +43,6 @@ def within(awaitable: Awaitable[T]) -> Awaitable[T]:
     return asyncio.wait_for(awaitable, SAFETY_SECONDS)
 
 
-async def until(predicate: Callable[[], bool]) -> None:
-    # Polls state another thread changes; there is no asyncio event to await.
-    while not predicate():  # noqa: ASYNC110
-        await asyncio.sleep(0.001)
-
-
-class Gate:
-    """A unit that holds the writer thread until released, so tests control grouping."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, conn: sqlite3.Connection) -> str:
-        self.entered.set()
-        assert self.release.wait(SAFETY_SECONDS)
-        return "gate"
-
-    def wait_entered(self) -> None:
-        assert self.entered.wait(SAFETY_SECONDS)
-
-
 def insert(name: str) -> Callable[[sqlite3.Connection], int]:
     def unit(conn: sqlite3.Connection) -> int:
         cursor = conn.execute("INSERT INTO items (name) VALUES (?)", (name,))
@@ -289,9 +267,8 @@ def test_a_unit_raising_stop_iteration_fails_with_runtime_error(make_writer):
 # -- group commit ---------------------------------------------------------------
 
 
-def test_units_queued_together_share_one_commit(make_writer, db_path):
+def test_units_queued_together_share_one_commit(make_writer, db_path, gate):
     writer = make_writer()
-    gate = Gate()
 
     async def one(i: int) -> int:
         return await writer.submit(insert(f"n{i:02d}"))
@@ -313,9 +290,8 @@ def test_units_queued_together_share_one_commit(make_writer, db_path):
     assert len(stored_names(db_path)) == 64
 
 
-def test_a_failing_unit_fails_only_itself(make_writer, db_path):
+def test_a_failing_unit_fails_only_itself(make_writer, db_path, gate):
     writer = make_writer()
-    gate = Gate()
 
     async def main() -> None:
         held = writer.submit(gate)
@@ -336,10 +312,9 @@ def test_a_failing_unit_fails_only_itself(make_writer, db_path):
     assert stored_names(db_path) == ["first", "last"]
 
 
-def test_a_constraint_error_in_one_unit_spares_the_group(make_writer, db_path):
+def test_a_constraint_error_in_one_unit_spares_the_group(make_writer, db_path, gate):
     writer = make_writer()
     writer.submit_sync(insert("taken"))
-    gate = Gate()
 
     async def main() -> None:
         held = writer.submit(gate)
@@ -356,9 +331,8 @@ def test_a_constraint_error_in_one_unit_spares_the_group(make_writer, db_path):
     assert stored_names(db_path) == ["fresh", "taken"]
 
 
-def test_a_group_of_only_failures_commits_nothing(make_writer, db_path):
+def test_a_group_of_only_failures_commits_nothing(make_writer, db_path, gate):
     writer = make_writer()
-    gate = Gate()
 
     async def main() -> None:
         held = writer.submit(gate)
@@ -375,9 +349,8 @@ def test_a_group_of_only_failures_commits_nothing(make_writer, db_path):
     assert stored_names(db_path) == []
 
 
-def test_a_failed_commit_fails_every_unit_of_the_group(make_writer, db_path):
+def test_a_failed_commit_fails_every_unit_of_the_group(make_writer, db_path, gate):
     writer = make_writer()
-    gate = Gate()
 
     def orphan(conn: sqlite3.Connection) -> None:
         # A deferred foreign key is checked only at COMMIT, which then fails.
@@ -400,10 +373,9 @@ def test_a_failed_commit_fails_every_unit_of_the_group(make_writer, db_path):
     assert stored_names(db_path) == ["after"]
 
 
-def test_a_unit_that_ends_the_transaction_takes_earlier_units_with_it(make_writer, db_path):
+def test_a_unit_that_ends_the_transaction_takes_earlier_units_with_it(make_writer, db_path, gate):
     # Stands in for SQLite abandoning a transaction (disk full, I/O error).
     writer = make_writer()
-    gate = Gate()
 
     def abandon(conn: sqlite3.Connection) -> None:
         conn.execute("ROLLBACK")
@@ -425,9 +397,8 @@ def test_a_unit_that_ends_the_transaction_takes_earlier_units_with_it(make_write
     assert stored_names(db_path) == ["late"]
 
 
-def test_groups_are_capped_by_unit_count(make_writer, db_path):
+def test_groups_are_capped_by_unit_count(make_writer, db_path, gate):
     writer = make_writer(max_batch_units=2)
-    gate = Gate()
 
     async def main() -> None:
         held = writer.submit(gate)
@@ -443,9 +414,8 @@ def test_groups_are_capped_by_unit_count(make_writer, db_path):
     assert len(stored_names(db_path)) == 5
 
 
-def test_groups_are_capped_by_byte_budget(make_writer, db_path):
+def test_groups_are_capped_by_byte_budget(make_writer, db_path, gate):
     writer = make_writer(max_batch_bytes=100)
-    gate = Gate()
 
     async def main() -> None:
         held = writer.submit(gate)
@@ -462,9 +432,8 @@ def test_groups_are_capped_by_byte_budget(make_writer, db_path):
     assert len(stored_names(db_path)) == 5
 
 
-def test_a_cancelled_caller_does_not_withdraw_its_unit(make_writer, db_path):
+def test_a_cancelled_caller_does_not_withdraw_its_unit(make_writer, db_path, gate):
     writer = make_writer()
-    gate = Gate()
 
     async def main() -> None:
         held = writer.submit(gate)
@@ -484,10 +453,9 @@ class WriterFault(BaseException):
 
 
 def test_a_fault_in_the_writer_fails_callers_instead_of_stranding_them(
-    make_writer, db_path, caplog
+    make_writer, db_path, caplog, gate
 ):
     writer = make_writer()
-    gate = Gate()
 
     def fault(conn: sqlite3.Connection) -> None:
         raise WriterFault
@@ -514,9 +482,8 @@ def test_a_fault_in_the_writer_fails_callers_instead_of_stranding_them(
 # -- closing --------------------------------------------------------------------
 
 
-def test_close_runs_every_unit_already_queued(make_writer, db_path):
+def test_close_runs_every_unit_already_queued(make_writer, db_path, gate, until):
     writer = make_writer()
-    gate = Gate()
 
     async def main() -> None:
         held = writer.submit(gate)
@@ -533,9 +500,8 @@ def test_close_runs_every_unit_already_queued(make_writer, db_path):
     assert len(stored_names(db_path)) == 10
 
 
-def test_close_gives_up_after_its_timeout_and_can_be_retried(make_writer, db_path):
+def test_close_gives_up_after_its_timeout_and_can_be_retried(make_writer, db_path, gate):
     writer = make_writer()
-    gate = Gate()
     outcome: concurrent.futures.Future[str] = concurrent.futures.Future()
     threading.Thread(target=lambda: outcome.set_result(writer.submit_sync(gate))).start()
     gate.wait_entered()
@@ -577,11 +543,10 @@ def test_reads_see_committed_writes(make_writer, make_reader):
     assert asyncio.run(main()) == [("a",)]
 
 
-def test_reads_proceed_while_the_writer_holds_a_transaction(make_writer, make_reader):
+def test_reads_proceed_while_the_writer_holds_a_transaction(make_writer, make_reader, gate):
     writer = make_writer()
     reader = make_reader()
     writer.submit_sync(insert("committed"))
-    gate = Gate()
 
     def write_then_hold(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO items (name) VALUES ('uncommitted')")
@@ -675,9 +640,8 @@ def test_a_lone_unit_runs_without_a_savepoint_and_still_fails_alone(make_writer,
     assert stored_names(db_path) == ["after"]
 
 
-def test_units_sharing_a_group_keep_their_savepoints(make_writer):
+def test_units_sharing_a_group_keep_their_savepoints(make_writer, gate):
     writer = make_writer()
-    gate = Gate()
 
     async def main() -> list[bool]:
         held = writer.submit(gate)
