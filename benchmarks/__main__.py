@@ -62,6 +62,15 @@ _PACKAGES = (
 )
 
 
+_BATCH_CPU_KEYS = (
+    "service_cpu_us_per_event",
+    "influxd_cpu_us_per_point_raw",
+    "influxd_cpu_us_per_point_end_to_end",
+    "cpu_bound_ratio",
+)
+"""CPU figures of the batch benchmark's answer shown beside its rates, when it has them."""
+
+
 class BatchUnavailable(RuntimeError):
     """The batch-ingest benchmark module or its entry point is not there."""
 
@@ -278,6 +287,9 @@ def run_batch(
         "entry": entry,
         "raw": answer,
     }
+    for key in _BATCH_CPU_KEYS:
+        if isinstance(answer.get(key), int | float):
+            result[key] = answer[key]
     log(
         f"  {points:.0f} points/s vs raw /write {baseline:.0f} points/s: "
         f"ratio {result['ratio']:.2f}"

@@ -5,13 +5,19 @@ free loopback port with its own temporary directories):
 
 * **raw**: gzip-compressed line protocol POSTed to ``/write`` (the points
   pre-encoded, as a client that already has line protocol would send them);
-  timed until the last ``204``.
+  timed until the last ``204``. It runs three times (fresh databases); the
+  median is the baseline.
 * **end to end**: the same events as JSON batches POSTed to ``/log/events`` of
   a real stats-service process on the ``influxdb`` backend (durable outbox and
-  forwarder in between), timed until InfluxDB counts every point.
+  forwarder in between), timed until the outbox is empty, that is until
+  InfluxDB has answered ``204`` for every point; a ``count()`` then checks
+  that every point is there.
 
-Both use the same batch size and the same number of concurrent senders.
-Prints both rates and their ratio and writes them to
+Both use the same batch size and the same number of concurrent senders. The
+CPU time influxd, the service and the load generator (this process) spend per
+point is measured from ``/proc`` in each phase; from it follows the ratio the
+end-to-end path could reach if CPU were its only limit (``cpu_bound_ratio``).
+Prints the rates, their ratio and the CPU costs and writes them to
 ``benchmarks/results/ingest_vs_raw_write.json``. Bounded: each phase gives up
 after ``--timeout`` seconds. Run from the repository root::
 
@@ -36,6 +42,8 @@ from typing import Any
 import httpx
 import orjson
 
+from benchmarks.procstat import ProcessTreeSampler
+from benchmarks.report import PhaseCost, cpu_bound_ratio
 from stats_service.events.lineprotocol import encode_lines
 from stats_service.events.model import Event, format_time
 
@@ -99,15 +107,56 @@ def send_all(bodies: list[bytes], senders: int, post: Callable[[bytes], None]) -
             future.result()
 
 
-def wait_for_count(url: str, database: str, total: int, deadline: float) -> None:
-    while count(url, database) < total:
+def wait_for_drain(client: httpx.Client, deadline: float) -> None:
+    """Until the service's outbox is empty: InfluxDB has answered 204 for every point.
+
+    Polls the service's ``/ping`` (a read of the outbox counters) rather than
+    InfluxDB: a ``count()`` over the measurement costs influxd about 25 ms of
+    CPU per 100,000 points, and polling it would take that CPU from the run
+    being timed, which the raw side (timed to its last ``204``) never pays.
+    """
+    while True:
+        storage = client.get("/ping").json()["storage"]
+        if storage["dead_letters"]:
+            raise RuntimeError(f"{storage['dead_letters']} points were dead-lettered")
+        if storage["pending_events"] == 0:
+            return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"InfluxDB did not reach {total} points in time")
-        time.sleep(0.02)
+            raise TimeoutError("the outbox did not drain in time")
+        time.sleep(0.01)
 
 
-def raw_rate(server: InfluxDServer, total: int, batch: int, senders: int, timeout: float) -> float:
-    database = "bench_raw"
+class _CpuMeter:
+    """CPU seconds of influxd, of this process (the load generator) and of the service."""
+
+    def __init__(self, influxd_pid: int, service_pid: int | None = None) -> None:
+        self._influxd = ProcessTreeSampler(influxd_pid)
+        self._service = None if service_pid is None else ProcessTreeSampler(service_pid)
+
+    def __enter__(self) -> _CpuMeter:
+        self._influxd.start()
+        if self._service is not None:
+            self._service.start()
+        self._generator_start = time.process_time()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.generator_seconds = time.process_time() - self._generator_start
+        self.influxd_seconds = self._influxd.stop().cpu_seconds
+        self.service_seconds = 0.0 if self._service is None else self._service.stop().cpu_seconds
+
+    def phase(self, total: int, elapsed: float) -> PhaseCost:
+        return PhaseCost(
+            points_per_s=total / elapsed,
+            influxd_cpu_us=self.influxd_seconds / total * 1e6,
+            generator_cpu_us=self.generator_seconds / total * 1e6,
+            service_cpu_us=self.service_seconds / total * 1e6,
+        )
+
+
+def raw_phase(
+    server: InfluxDServer, database: str, total: int, batch: int, senders: int, timeout: float
+) -> PhaseCost:
     httpx.post(
         f"{server.url}/query", data={"q": f'CREATE DATABASE "{database}"'}
     ).raise_for_status()
@@ -127,17 +176,18 @@ def raw_rate(server: InfluxDServer, total: int, batch: int, senders: int, timeou
         if response.status_code != 204:
             raise RuntimeError(f"raw write failed: {response.status_code} {response.text}")
 
-    started = time.perf_counter()
-    send_all(bodies, senders, post)
-    elapsed = time.perf_counter() - started
+    with _CpuMeter(_pid(server.pid)) as meter:
+        started = time.perf_counter()
+        send_all(bodies, senders, post)
+        elapsed = time.perf_counter() - started
     client.close()
     stored = count(server.url, database)
     if stored != total:
         raise RuntimeError(f"raw: {stored} points stored, {total} sent")
-    return total / elapsed
+    return meter.phase(total, elapsed)
 
 
-def end_to_end_rate(
+def end_to_end_phase(
     server: InfluxDServer,
     root: Path,
     total: int,
@@ -145,7 +195,7 @@ def end_to_end_rate(
     senders: int,
     timeout: float,
     log: Callable[[str], None] = print,
-) -> float:
+) -> PhaseCost:
     database = "bench_service"
     process = DeliveryServiceProcess(
         data_dir=root / "service" / "data",
@@ -178,16 +228,27 @@ def end_to_end_rate(
             if response.status_code != 200 or response.json()["accepted"] != batch:
                 raise RuntimeError(f"ingest failed: {response.status_code} {response.text[:200]}")
 
-        started = time.perf_counter()
-        send_all(bodies, senders, post)
-        accepted = time.perf_counter() - started
-        wait_for_count(server.url, database, total, time.monotonic() + timeout)
-        elapsed = time.perf_counter() - started
+        service_pid = _pid(None if process.process is None else process.process.pid)
+        with _CpuMeter(_pid(server.pid), service_pid) as meter:
+            started = time.perf_counter()
+            send_all(bodies, senders, post)
+            accepted = time.perf_counter() - started
+            wait_for_drain(client, time.monotonic() + timeout)
+            elapsed = time.perf_counter() - started
         client.close()
+        stored = count(server.url, database)
+        if stored != total:
+            raise RuntimeError(f"end to end: {stored} points stored, {total} accepted")
         log(f"  (all accepted after {accepted:.2f} s, all in InfluxDB after {elapsed:.2f} s)")
-        return total / elapsed
+        return meter.phase(total, elapsed)
     finally:
         process.stop()
+
+
+def _pid(pid: int | None) -> int:
+    if pid is None:
+        raise RuntimeError("a server under test is not running")
+    return pid
 
 
 def run(
@@ -195,32 +256,55 @@ def run(
     *,
     batch: int = 5000,
     senders: int = 2,
+    raw_repeats: int = 3,
     timeout: float = 45.0,
     work_dir: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Both measurements on a fresh influxd; the rates, their ratio and the set-up."""
+    """Both measurements on a fresh influxd; the rates, their ratio, CPU costs and set-up.
+
+    Raw ``/write`` lasts well under a second, so it runs ``raw_repeats`` times
+    (each into a fresh database) and its median rate is the baseline.
+    """
     if influxd_executable() is None:
         raise RuntimeError("influxd is not installed (Debian package influxdb; `make servers`)")
     with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=work_dir) as tmp:
         root = Path(tmp)
         with InfluxDServer(root / "influxd") as server:
             log(f"{events} points, batches of {batch}, {senders} senders")
-            raw = raw_rate(server, events, batch, senders, timeout)
-            log(f"raw line protocol /write:      {raw:10,.0f} points/s")
-            service = end_to_end_rate(server, root, events, batch, senders, timeout, log)
-            log(f"end to end POST /log/events:   {service:10,.0f} events/s")
-    ratio = service / raw
+            raws = [
+                raw_phase(server, f"bench_raw_{n}", events, batch, senders, timeout)
+                for n in range(raw_repeats)
+            ]
+            raw = sorted(raws, key=lambda phase: phase.points_per_s)[len(raws) // 2]
+            shown = ", ".join(f"{phase.points_per_s:,.0f}" for phase in raws)
+            log(f"raw line protocol /write:      {raw.points_per_s:10,.0f} points/s ({shown})")
+            service = end_to_end_phase(server, root, events, batch, senders, timeout, log)
+            log(f"end to end POST /log/events:   {service.points_per_s:10,.0f} events/s")
+    ratio = service.points_per_s / raw.points_per_s
+    bound = cpu_bound_ratio(raw, service)
     log(f"ratio end to end / raw:        {ratio:10.2f}  (target >= 0.6)")
+    log(
+        f"CPU per point, µs: influxd {raw.influxd_cpu_us:.1f} raw, "
+        f"{service.influxd_cpu_us:.1f} end to end; service {service.service_cpu_us:.1f}; "
+        f"ratio if CPU were the only limit {bound:.2f}"
+    )
     return {
         "events": events,
         "batch": batch,
         "senders": senders,
-        "raw_points_per_second": round(raw),
-        "end_to_end_events_per_second": round(service),
-        "points_per_s": service,
-        "baseline_points_per_s": raw,
+        "raw_repeats": raw_repeats,
+        "raw_points_per_second": round(raw.points_per_s),
+        "end_to_end_events_per_second": round(service.points_per_s),
+        "points_per_s": service.points_per_s,
+        "baseline_points_per_s": raw.points_per_s,
         "ratio": round(ratio, 3),
+        "influxd_cpu_us_per_point_raw": round(raw.influxd_cpu_us, 2),
+        "influxd_cpu_us_per_point_end_to_end": round(service.influxd_cpu_us, 2),
+        "generator_cpu_us_per_point_raw": round(raw.generator_cpu_us, 2),
+        "generator_cpu_us_per_point_end_to_end": round(service.generator_cpu_us, 2),
+        "service_cpu_us_per_event": round(service.service_cpu_us, 2),
+        "cpu_bound_ratio": round(bound, 3),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -25,11 +25,13 @@ __all__ = [
     "TARGETS",
     "WRK_MARKER",
     "FrameCost",
+    "PhaseCost",
     "ProfileSummary",
     "ResultsError",
     "RssTrend",
     "WrkOutputError",
     "WrkResult",
+    "cpu_bound_ratio",
     "cpu_percent",
     "draw_chart",
     "lookup",
@@ -201,6 +203,30 @@ def ratio(value: float, baseline: float) -> float:
     if not baseline > 0 or not math.isfinite(baseline):
         raise ValueError(f"the baseline must be a positive number, not {baseline!r}")
     return value / baseline
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseCost:
+    """One timed batch phase: its rate and the CPU microseconds each process spent per point."""
+
+    points_per_s: float
+    influxd_cpu_us: float
+    generator_cpu_us: float
+    service_cpu_us: float = 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        """CPU per point of every process taking part."""
+        return self.influxd_cpu_us + self.generator_cpu_us + self.service_cpu_us
+
+
+def cpu_bound_ratio(raw: PhaseCost, end_to_end: PhaseCost) -> float:
+    """The end-to-end / raw ratio if CPU were the only limit of both phases.
+
+    Both phases run on the same cores; with every core busy, their rates are
+    inversely proportional to the CPU all processes spend per point.
+    """
+    return ratio(raw.cpu_us, end_to_end.cpu_us)
 
 
 def median(values: Sequence[float]) -> float:
@@ -508,6 +534,9 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("batch_ingest.points_per_s", "batch: /log/events until queryable, points/s"),
     ("batch_ingest.baseline_points_per_s", "batch: raw influxd /write, points/s"),
     ("batch_ingest.ratio", "batch: ratio"),
+    ("batch_ingest.service_cpu_us_per_event", "batch: stats-service CPU per event, µs"),
+    ("batch_ingest.influxd_cpu_us_per_point_raw", "batch: influxd CPU per point (raw), µs"),
+    ("batch_ingest.cpu_bound_ratio", "batch: ratio if CPU were the only limit"),
     ("client.log_p99_us", "client: log() p99, µs"),
     ("client.delivered_events_per_s", "client: delivered and stored, events/s"),
     ("service.max_rss_mb", "service: max RSS under sustained load, MiB"),

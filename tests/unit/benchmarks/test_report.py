@@ -14,7 +14,9 @@ from benchmarks import report
 from benchmarks.report import (
     REQUIRED_KEYS,
     SCHEMA_VERSION,
+    PhaseCost,
     WrkOutputError,
+    cpu_bound_ratio,
     cpu_percent,
     lookup,
     median_ratio,
@@ -56,7 +58,13 @@ def complete_doc() -> dict[str, Any]:
             "ratio": 0.4,
             "errors": 0,
         },
-        "batch_ingest": {"points_per_s": 70_000.0, "baseline_points_per_s": 90_000, "ratio": 0.78},
+        "batch_ingest": {
+            "points_per_s": 70_000.0,
+            "baseline_points_per_s": 90_000,
+            "ratio": 0.78,
+            "service_cpu_us_per_event": 4.25,
+            "cpu_bound_ratio": 0.81,
+        },
         "client": {"log_p99_us": 18.4, "delivered_events_per_s": 25_000.0},
         "service": {"max_rss_mb": 57.8, "rss_growth_mb": 0.02},
     }
@@ -147,6 +155,21 @@ def test_ratio_divides_by_the_baseline():
 def test_ratio_refuses_a_baseline_that_is_not_a_positive_number(baseline):
     with pytest.raises(ValueError, match="baseline"):
         ratio(1.0, baseline)
+
+
+def test_cpu_bound_ratio_compares_the_cpu_all_processes_spend_per_point():
+    raw = PhaseCost(points_per_s=300_000.0, influxd_cpu_us=5.5, generator_cpu_us=0.5)
+    # 6 µs of influxd and generator, 6 µs of service: twice the CPU, half the rate.
+    end_to_end = PhaseCost(
+        points_per_s=30_000.0, influxd_cpu_us=5.0, generator_cpu_us=1.0, service_cpu_us=6.0
+    )
+    assert end_to_end.cpu_us == 12.0
+    assert cpu_bound_ratio(raw, end_to_end) == 0.5
+
+
+def test_cpu_bound_ratio_of_a_free_service_is_one():
+    raw = PhaseCost(points_per_s=1.0, influxd_cpu_us=8.0, generator_cpu_us=1.0)
+    assert cpu_bound_ratio(raw, raw) == 1.0
 
 
 def test_median_ratio_is_the_median_of_per_round_ratios_not_a_ratio_of_medians():
@@ -377,6 +400,10 @@ def test_render_table_shows_values_and_targets():
     p99_line = next(line for line in lines if line.startswith("client: log() p99"))
     assert "18.4" in p99_line
     assert "<= 50 (met)" in p99_line
+    bound_line = next(line for line in lines if line.startswith("batch: ratio if CPU"))
+    assert "0.81" in bound_line
+    service_cpu = next(line for line in lines if line.startswith("batch: stats-service CPU"))
+    assert "4.25" in service_cpu
     assert "2 CPUs, Python 3.11.7, commit abc123" in table
 
 
