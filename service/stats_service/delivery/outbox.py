@@ -1,7 +1,7 @@
 """The durable outbox: every accepted event is committed here before it is acknowledged.
 
 One SQLite file (WAL, ``synchronous=FULL``) written through a
-:class:`~stats_service.storage.sqlite.SQLiteWriter`, so concurrent requests
+:class:`~stats_service.sqlite.writer.SQLiteWriter`, so concurrent requests
 share one fsync. The forwarder drains it towards the storage backend.
 
 Rows and their states
@@ -66,9 +66,10 @@ from typing import Any, TypeVar
 
 from stats_service.errors import InvalidEvent, ServiceUnavailable
 from stats_service.events.model import Event
+from stats_service.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_rows
+from stats_service.sqlite.rows import EVENT_COLUMNS, decode_event, encode_body, indexed_uid
+from stats_service.sqlite.window import read_window
 from stats_service.storage.base import EventPage, EventQuery
-from stats_service.storage.rows import decode_event, encode_body, indexed_uid
-from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_rows
 
 __all__ = [
     "Appended",
@@ -145,7 +146,6 @@ _INSERT_OR_IGNORE_ROWS = (
     " size, accepted_ns) VALUES"
 )
 _META = "SELECT pending_events, pending_bytes, last_accepted_ns FROM outbox_meta WHERE id = 0"
-_EVENT_COLUMNS = "event_id, measurement, time_ns, body"
 _MARK_FORWARDED = (
     "UPDATE outbox SET state = 1, done_ns = ?, body = NULL, measurement = NULL,"
     " event = NULL, uid = NULL WHERE seq = ? AND state = 0"
@@ -624,7 +624,7 @@ def _read_batch(
         entries: list[OutboxEntry] = []
         total = 0
         cursor = conn.execute(
-            f"SELECT seq, size, {_EVENT_COLUMNS} FROM outbox"  # noqa: S608 -- constant text
+            f"SELECT seq, size, {EVENT_COLUMNS} FROM outbox"  # noqa: S608 -- constant text
             " WHERE state = 0 AND seq > ? ORDER BY seq LIMIT ?",
             (after_seq, max_events),
         )
@@ -641,35 +641,10 @@ def _read_batch(
     return read
 
 
-def _window_sql(query: EventQuery) -> tuple[str, list[object]]:
-    """The SELECT of pending events for one page of ``query`` (``limit + 1`` rows).
-
-    Only fixed fragments are joined into the text; every value is bound.
-    """
-    clauses = ["state = 0", "time_ns >= ?", "time_ns < ?"]
-    params: list[object] = [query.since_ns, query.until_ns]
-    if query.after is not None:
-        clauses.append("(time_ns, event_id) > (?, ?)")
-        params.extend(query.after)
-    for column, value in (("measurement", query.measurement), ("event", query.event)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.uid is not None:
-        clauses.append("uid = ?")
-        params.append(query.uid)
-    params.append(query.limit + 1)
-    sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM outbox"  # noqa: S608 -- fixed fragments only
-        f" WHERE {' AND '.join(clauses)} ORDER BY time_ns, event_id LIMIT ?"
-    )
-    return sql, params
-
-
 def _read_deadletters(limit: int) -> Callable[[sqlite3.Connection], list[DeadLetter]]:
     def read(conn: sqlite3.Connection) -> list[DeadLetter]:
         cursor = conn.execute(
-            f"SELECT {_EVENT_COLUMNS}, reason, influx_status, accepted_ns, done_ns"  # noqa: S608 -- constant text
+            f"SELECT {EVENT_COLUMNS}, reason, influx_status, accepted_ns, done_ns"  # noqa: S608 -- constant text
             " FROM outbox WHERE state = 2 ORDER BY seq LIMIT ?",
             (limit,),
         )
@@ -851,7 +826,7 @@ class Outbox:
 
         def read(conn: sqlite3.Connection) -> Event | None:
             row = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM outbox WHERE event_id = ? AND state = 0",  # noqa: S608 -- constant text
+                f"SELECT {EVENT_COLUMNS} FROM outbox WHERE event_id = ? AND state = 0",  # noqa: S608 -- constant text
                 (event_id,),
             ).fetchone()
             return None if row is None else decode_event(*row)
@@ -864,16 +839,8 @@ class Outbox:
             raise ValueError("query limit must be at least 1")
         if query.since_ns >= query.until_ns:
             return EventPage(events=[], next_after=None)
-        sql, params = _window_sql(query)
-
-        def read(conn: sqlite3.Connection) -> list[Event]:
-            return [decode_event(*row) for row in conn.execute(sql, params)]
-
-        events = await self._require_reader().run(read)
-        if len(events) <= query.limit:
-            return EventPage(events=events, next_after=None)
-        del events[query.limit :]
-        return EventPage(events=events, next_after=(events[-1].time_ns, events[-1].event_id))
+        events = await self._require_reader().run(read_window("outbox", query, where="state = 0"))
+        return EventPage.of_candidates(events, query.limit)
 
     async def counts(self) -> OutboxCounts:
         """Pending events and bytes, oldest pending, dead letters, recent forwards, last error."""

@@ -1,4 +1,5 @@
-"""The storage interface every backend implements, and the query types it takes."""
+"""The storage interface every backend implements, the query types it takes, and the
+backend-neutral refusal of a write (what the forwarder acts on)."""
 
 from __future__ import annotations
 
@@ -6,34 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from stats_service.errors import StatsServiceError
 from stats_service.events.model import Event
+from stats_service.events.query import EventPage, EventQuery
 
-__all__ = ["EventPage", "EventQuery", "EventStore", "StoreHealth"]
-
-
-@dataclass(frozen=True, slots=True)
-class EventQuery:
-    """A half-open time window ``[since_ns, until_ns)`` with optional filters.
-
-    Results are ordered by ``(time_ns, event_id)``; ``after`` is the key of the
-    last event of the previous page (keyset pagination), exclusive.
-    """
-
-    since_ns: int
-    until_ns: int
-    limit: int
-    event: str | None = None
-    uid: str | None = None
-    measurement: str | None = None
-    after: tuple[int, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EventPage:
-    """One page of a window query; ``next_after`` is None on the last page."""
-
-    events: list[Event]
-    next_after: tuple[int, str] | None
+__all__ = ["EventPage", "EventQuery", "EventStore", "StoreHealth", "WriteRejected"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +47,32 @@ class EventStore(Protocol):
 
     async def health(self) -> StoreHealth:
         """Whether the backend can take writes now."""
+
+
+class WriteRejected(StatsServiceError):
+    """The backend refused some or all events of a write; sending them again will not help.
+
+    Every event of the write not in ``rejected_event_ids`` was stored, unless
+    ``rejected_event_ids`` is None: then it is not known which were, and
+    writing the events again one by one tells (rewriting a stored event
+    changes nothing). ``status`` 413 means the request was too large: split
+    the write rather than give up on its events.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        dropped: int | None = None,
+        rejected_event_ids: frozenset[str] | None = None,
+        backend: str = "the backend",
+    ) -> None:
+        super().__init__(f"{backend} rejected points: {reason}")
+        self.reason = reason
+        """The backend's own text."""
+        self.status = status
+        """The backend's status (HTTP), None when it gave none."""
+        self.dropped = dropped
+        """How many points the backend said it dropped, when it said."""
+        self.rejected_event_ids = rejected_event_ids

@@ -5,8 +5,8 @@ Each event is one row: the indexed columns ``event_id`` (unique),
 ``uid`` (the ``uid`` field when it is a string; filtered while scanning a
 window, like a field in InfluxDB, not indexed), plus the tags and fields as one
 orjson blob, which keeps ``True``, ``1`` and ``1.0`` apart. Writes go through an
-:class:`~stats_service.storage.sqlite.SQLiteWriter` (one fsync per group of
-concurrent writes); reads use an :class:`~stats_service.storage.sqlite.SQLiteReader`.
+:class:`~stats_service.sqlite.writer.SQLiteWriter` (one fsync per group of
+concurrent writes); reads use an :class:`~stats_service.sqlite.reader.SQLiteReader`.
 Every value reaches SQL as a bound parameter.
 """
 
@@ -21,9 +21,10 @@ from typing import Any
 
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
+from stats_service.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_rows
+from stats_service.sqlite.rows import EVENT_COLUMNS, decode_event, encode_body, indexed_uid
+from stats_service.sqlite.window import read_window, window_sql
 from stats_service.storage.base import EventPage, EventQuery, StoreHealth
-from stats_service.storage.rows import decode_event, encode_body, indexed_uid
-from stats_service.storage.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_rows
 
 __all__ = ["EmbeddedStore"]
 
@@ -57,11 +58,8 @@ _MIGRATIONS: tuple[Migration, ...] = (
 
 _INSERT = "INSERT INTO events (event_id, measurement, time_ns, event, uid, body) VALUES"
 _ON_CONFLICT = "ON CONFLICT (event_id) DO NOTHING"
-_COLUMNS = "event_id, measurement, time_ns, body"
-_SELECT_ONE = f"SELECT {_COLUMNS} FROM events WHERE event_id = ?"  # noqa: S608 -- constant text
-
-_Row = tuple[str, str, int, bytes]
-
+_TABLE = "events"
+_SELECT_ONE = f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?"  # noqa: S608 -- constant text
 
 _InsertRow = tuple[str, str, int, str | None, str | None, bytes]
 
@@ -95,7 +93,7 @@ def _insert_each(
 ) -> Callable[[sqlite3.Connection], list[Exception | None]]:
     """One unit for several writes, each atomic and failing alone.
 
-    All rows go in together (:func:`~stats_service.storage.sqlite.insert_rows`).
+    All rows go in together (:func:`~stats_service.sqlite.inserts.insert_rows`).
     If that fails, it is undone and each write is inserted on its own, inside
     its own savepoint, so a bad write fails only itself; the unit returns each
     write's error (or None).
@@ -139,36 +137,8 @@ def _insert(rows: list[_InsertRow]) -> Callable[[sqlite3.Connection], None]:
 
 
 def _window_sql(query: EventQuery) -> tuple[str, list[object]]:
-    """The SELECT for one page of ``query`` (``limit + 1`` rows) and its parameters.
-
-    Only fixed fragments are joined into the text; every value is bound. There
-    is one lower bound: ``after`` when it lies inside the window (it then
-    implies ``since``, and SQLite seeks straight to it), else ``since`` (which
-    then implies ``after``). Deep pages thus cost what the first one does.
-    """
-    clauses: list[str]
-    params: list[object]
-    if query.after is not None and query.after[0] >= query.since_ns:
-        clauses = ["(time_ns, event_id) > (?, ?)", "time_ns < ?"]
-        params = [query.after[0], query.after[1], query.until_ns]
-    else:
-        clauses = ["time_ns >= ?", "time_ns < ?"]
-        params = [query.since_ns, query.until_ns]
-    if query.measurement is not None:
-        clauses.append("measurement = ?")
-        params.append(query.measurement)
-    if query.event is not None:
-        clauses.append("event = ?")
-        params.append(query.event)
-    if query.uid is not None:
-        clauses.append("uid = ?")
-        params.append(query.uid)
-    params.append(query.limit + 1)
-    sql = (
-        f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)}"  # noqa: S608 -- fixed fragments only
-        " ORDER BY time_ns, event_id LIMIT ?"
-    )
-    return sql, params
+    """The SELECT for one page of ``query`` (see :mod:`stats_service.sqlite.window`)."""
+    return window_sql(_TABLE, query)
 
 
 class EmbeddedStore:
@@ -351,17 +321,8 @@ class EmbeddedStore:
         reader = self._require_reader()
         if query.since_ns >= query.until_ns:
             return EventPage(events=[], next_after=None)
-        sql, params = _window_sql(query)
-
-        def read(conn: sqlite3.Connection) -> list[Event]:
-            return [decode_event(*row) for row in conn.execute(sql, params)]
-
-        events = await reader.run(read)
-        if len(events) <= query.limit:
-            return EventPage(events=events, next_after=None)
-        del events[query.limit :]
-        last = events[-1]
-        return EventPage(events=events, next_after=(last.time_ns, last.event_id))
+        events = await reader.run(read_window(_TABLE, query))
+        return EventPage.of_candidates(events, query.limit)
 
     async def health(self) -> StoreHealth:
         """Whether the writer runs and the file answers a read."""

@@ -13,10 +13,10 @@ import orjson
 import pytest
 
 from stats_service.events.model import Event
+from stats_service.sqlite.rows import encode_body
+from stats_service.sqlite.schema import migrate
 from stats_service.storage.base import EventQuery
 from stats_service.storage.embedded import _MIGRATIONS, EmbeddedStore, _window_sql
-from stats_service.storage.rows import encode_body
-from stats_service.storage.sqlite import _migrate
 
 T = TypeVar("T")
 
@@ -385,7 +385,7 @@ def test_a_file_of_the_first_schema_loses_the_uid_index_and_keeps_its_events(db_
     db_path.parent.mkdir(parents=True)
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
-        _migrate(conn, _MIGRATIONS[:1])
+        migrate(conn, _MIGRATIONS[:1])
         conn.execute(
             "INSERT INTO events (event_id, measurement, time_ns, event, uid, body)"
             " VALUES ('old-1', 'analytics', ?, 'e', 'u1', ?)",

@@ -1,4 +1,4 @@
-"""The group-commit writer and the read pool of storage/sqlite.py."""
+"""The group-commit writer and the read pool of stats_service.sqlite (writer.py, reader.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from stats_service.errors import ServiceUnavailable
-from stats_service.storage.sqlite import (
+from stats_service.sqlite import (
     DatabaseClosedError,
     Migration,
     SQLiteReader,

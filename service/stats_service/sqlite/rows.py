@@ -14,7 +14,10 @@ import orjson
 from stats_service.errors import InvalidEvent
 from stats_service.events.model import Event, FieldValue
 
-__all__ = ["decode_event", "encode_body", "indexed_uid"]
+__all__ = ["EVENT_COLUMNS", "decode_event", "encode_body", "indexed_uid"]
+
+EVENT_COLUMNS = "event_id, measurement, time_ns, body"
+"""The columns :func:`decode_event` takes, in its order."""
 
 
 def encode_body(event: Event) -> bytes:

@@ -1,28 +1,10 @@
-"""Group-commit access to one SQLite file: one writer thread, pooled readers.
-
-Every write goes through a :class:`SQLiteWriter`, which owns the only write
-connection and runs it on one dedicated thread. Callers hand it a *unit* of
-work, a callable ``(sqlite3.Connection) -> T``, and wait for its result. The
-thread takes everything queued so far (up to a count and a byte budget), runs
-all of it in one transaction, each unit inside its own ``SAVEPOINT``, and
-commits once: concurrent callers share one fsync. A unit that raises rolls
-back to its savepoint and fails only its own caller.
-
-Reads never queue behind writes: a :class:`SQLiteReader` keeps a few read-only
-connections and runs read callables on its own small thread pool, which WAL
-mode lets proceed while the writer commits.
-
-Every connection runs with ``journal_mode=WAL``, ``synchronous=FULL``,
-``foreign_keys=ON`` and a busy timeout. The schema is a list of migrations;
-``PRAGMA user_version`` counts how many were applied.
-"""
+"""The single writer of one SQLite file: queued units committed in groups, one fsync each."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import logging
 import queue
 import sqlite3
@@ -31,14 +13,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stats_service.errors import ServiceUnavailable
+from stats_service.sqlite.errors import DatabaseClosedError
+from stats_service.sqlite.schema import Migration, configure_writer, migrate
 
-__all__ = ["DatabaseClosedError", "Migration", "SQLiteReader", "SQLiteWriter", "insert_rows"]
+__all__ = ["SQLiteWriter"]
 
 T = TypeVar("T")
-
-Migration = str | Callable[[sqlite3.Connection], None]
-"""One schema step: an SQL script, or a callable run inside the step's transaction."""
 
 _log = logging.getLogger(__name__)
 
@@ -46,10 +26,6 @@ _NEW = "new"
 _RUNNING = "running"
 _CLOSING = "closing"
 _CLOSED = "closed"
-
-
-class DatabaseClosedError(ServiceUnavailable):
-    """The writer or reader is not open (never opened, closing, closed or failed)."""
 
 
 class _Job:
@@ -71,107 +47,6 @@ class _Job:
 
 
 _Outcome = tuple[_Job, BaseException | None, Any]
-
-
-_ROWS_PER_STATEMENT = (256, 64, 16, 4, 1)
-"""The row counts of the multi-row INSERT statements (each prepared once, then cached)."""
-
-
-def insert_rows(
-    conn: sqlite3.Connection,
-    insert: str,
-    rows: Sequence[Sequence[object]],
-    *,
-    suffix: str = "",
-) -> None:
-    """Insert ``rows`` in order with a few multi-row statements.
-
-    ``insert`` is ``INSERT INTO table (columns) VALUES`` and ``suffix`` what
-    follows the values (an ``ON CONFLICT`` clause); every row has one value
-    per column, all bound. Unlike ``executemany`` (one step per row, and the
-    sqlite3 module lets go of the GIL for each step, so a writer thread has
-    to win it back once per row while the event loop is busy), this takes one
-    step per statement: a group of 100 rows needs 5 statements, not 100.
-    Statements hold 256, 64, 16, 4 or 1 rows, so only five texts per table
-    are ever prepared.
-    """
-    if not rows:
-        return
-    width = len(rows[0])
-    start = 0
-    for count in _ROWS_PER_STATEMENT:
-        while len(rows) - start >= count:
-            chunk = rows[start : start + count]
-            sql = _multi_row_sql(insert, suffix, width, count)
-            conn.execute(sql, [value for row in chunk for value in row])
-            start += count
-
-
-@functools.lru_cache(maxsize=64)
-def _multi_row_sql(insert: str, suffix: str, width: int, count: int) -> str:
-    """``insert`` with ``count`` rows of ``width`` placeholders, then ``suffix``."""
-    row = "(" + ", ".join("?" * width) + ")"
-    return f"{insert} {', '.join([row] * count)} {suffix}"
-
-
-def _configure_writer(conn: sqlite3.Connection) -> None:
-    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if str(mode).lower() != "wal":
-        raise sqlite3.OperationalError(f"cannot switch the database to WAL mode (got {mode!r})")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
-
-
-def _statements(script: str) -> list[str]:
-    """Split an SQL script into complete statements (trigger bodies stay whole)."""
-    statements: list[str] = []
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \t\r\n;"):
-                statements.append(pending)
-            pending = ""
-    if pending.strip(" \t\r\n;"):
-        raise sqlite3.ProgrammingError(f"incomplete SQL statement in migration: {pending!r}")
-    return statements
-
-
-def _check_version(version: int, known: int) -> None:
-    if version > known:
-        raise sqlite3.DatabaseError(
-            f"database schema version {version} is newer than this code knows ({known}); "
-            "refusing to open it"
-        )
-
-
-def _migrate(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> None:
-    """Apply the migrations ``user_version`` says are missing, one transaction each.
-
-    The version is read inside ``BEGIN IMMEDIATE`` so two processes opening the
-    same file at once cannot both apply a step.
-    """
-    while True:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            (version,) = conn.execute("PRAGMA user_version").fetchone()
-            _check_version(version, len(migrations))
-            if version == len(migrations):
-                conn.execute("COMMIT")
-                return
-            step = migrations[version]
-            if isinstance(step, str):
-                for statement in _statements(step):
-                    conn.execute(statement)
-            else:
-                step(conn)
-            # PRAGMA takes no bound parameters; the value is an int we computed.
-            conn.execute(f"PRAGMA user_version = {int(version) + 1:d}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
 
 def _settle_in_loop(items: list[tuple[asyncio.Future[Any], BaseException | None, Any]]) -> None:
@@ -386,8 +261,8 @@ class SQLiteWriter:
             return
         try:
             try:
-                _configure_writer(conn)
-                _migrate(conn, self._migrations)
+                configure_writer(conn)
+                migrate(conn, self._migrations)
             except BaseException as exc:  # noqa: BLE001 -- handed to open(), which re-raises it
                 ready.set_exception(exc)
                 return
@@ -511,97 +386,3 @@ class SQLiteWriter:
             if job is not None:
                 abandoned.append((job, failure, None))
         self._settle(abandoned)
-
-
-class SQLiteReader:
-    """Read-only connections to one SQLite file, used from a small thread pool.
-
-    ``run()`` executes a read callable off the event loop; ``run_sync()`` runs
-    it on the calling thread. Connections are opened on demand, reused, and
-    set ``query_only`` so a read can never write. The file must already exist
-    (open the writer first: it creates the schema).
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        max_connections: int = 4,
-        busy_timeout_seconds: float = 5.0,
-        thread_name_prefix: str = "stats-sqlite-reader",
-    ) -> None:
-        if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
-        self._path = path
-        self._max_connections = max_connections
-        self._busy_timeout = busy_timeout_seconds
-        self._thread_name_prefix = thread_name_prefix
-        self._lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._closed = False
-
-    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` with a read connection on the reader pool and return its result."""
-        with self._lock:
-            if self._closed:
-                raise DatabaseClosedError(f"the reader of {self._path.name} is closed")
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=self._max_connections,
-                    thread_name_prefix=self._thread_name_prefix,
-                )
-            executor = self._executor
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, self.run_sync, work)
-
-    def run_sync(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` with a read connection on the calling thread."""
-        conn = self._acquire()
-        try:
-            return work(conn)
-        finally:
-            self._release(conn)
-
-    def close(self) -> None:
-        """Wait for running reads, then close every connection."""
-        with self._lock:
-            self._closed = True
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    def _acquire(self) -> sqlite3.Connection:
-        with self._lock:
-            if self._closed:
-                raise DatabaseClosedError(f"the reader of {self._path.name} is closed")
-            if self._idle:
-                return self._idle.pop()
-        uri = f"{self._path.resolve().as_uri()}?mode=rw"
-        conn = sqlite3.connect(
-            uri,
-            uri=True,
-            timeout=self._busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        try:
-            conn.execute("PRAGMA query_only = ON")
-            conn.execute("PRAGMA foreign_keys = ON")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _release(self, conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        with self._lock:
-            if not self._closed and len(self._idle) < self._max_connections:
-                self._idle.append(conn)
-                return
-        conn.close()
