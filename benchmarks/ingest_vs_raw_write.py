@@ -44,8 +44,8 @@ import orjson
 
 from benchmarks.procstat import ProcessTreeSampler
 from benchmarks.report import PhaseCost, cpu_bound_ratio
-from stats_service.events.lineprotocol import encode_lines
 from stats_service.events.model import Event, format_time
+from stats_service.storage.influx.lineprotocol import encode_lines
 
 # The real-server helpers of the integration tests start influxd and the service.
 _INTEGRATION = Path(__file__).resolve().parent.parent / "tests" / "integration"

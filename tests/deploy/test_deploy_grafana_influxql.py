@@ -22,8 +22,8 @@ import httpx
 import pytest
 from influx_fixtures import influxd  # noqa: F401 - the real-influxd fixture, used below
 
-from stats_service.events.lineprotocol import encode_events
 from stats_service.events.model import Event
+from stats_service.storage.influx.lineprotocol import encode_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb]
 

@@ -27,7 +27,8 @@ from stats_service.delivery.backoff import Backoff
 from stats_service.delivery.outbox import Outbox
 from stats_service.events.model import Event, format_time
 from stats_service.storage.durable import DeliveryConfig, DurableStore
-from stats_service.storage.influxdb import InfluxDBConfig, InfluxDBStore
+from stats_service.storage.influx.config import InfluxDBConfig
+from stats_service.storage.influx.v1 import InfluxDBStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb]
 

@@ -21,16 +21,16 @@ from influx_fixtures import require_influxd
 from influxd import InfluxDServer
 
 from stats_service.errors import InvalidEvent, ServiceUnavailable
-from stats_service.events.lineprotocol import encode_events
 from stats_service.events.model import Event, FieldValue
 from stats_service.storage.base import EventPage, EventQuery
-from stats_service.storage.influxdb import (
-    InfluxDBConfig,
-    InfluxDBStore,
+from stats_service.storage.influx.config import InfluxDBConfig
+from stats_service.storage.influx.errors import (
     InfluxQueryFailed,
     InfluxUnavailable,
     InfluxWriteRejected,
 )
+from stats_service.storage.influx.lineprotocol import encode_events
+from stats_service.storage.influx.v1 import InfluxDBStore
 
 T = TypeVar("T")
 T0 = 1_763_850_000_000_000_000

@@ -9,12 +9,12 @@ delivered events are marked forwarded, refused ones dead-lettered.
 What each outcome of ``write`` means:
 
 * it returns: every event is stored;
-* ``InfluxWriteRejected`` with ``rejected_event_ids``: those are dead-lettered
-  with InfluxDB's reason, every other event is stored; with ``None`` (it cannot
-  tell which) or status 413 (body too large) the batch is split in halves and
-  each half written again, down to single events; rewriting a stored point
-  changes nothing, so the good events all end up stored and only the bad ones
-  are dead-lettered;
+* ``WriteRejected`` (``InfluxWriteRejected``) with ``rejected_event_ids``:
+  those are dead-lettered with the backend's reason, every other event is
+  stored; with ``None`` (it cannot tell which) or status 413 (body too large)
+  the batch is split in halves and each half written again, down to single
+  events; rewriting a stored point changes nothing, so the good events all end
+  up stored and only the bad ones are dead-lettered;
 * ``InvalidEvent``: the encoder refused an event before anything was sent; the
   batch is bisected the same way and the refused event dead-lettered;
 * ``ServiceUnavailable`` (``InfluxUnavailable``: network error, timeout, 5xx,
@@ -49,7 +49,7 @@ from stats_service.delivery.backoff import Backoff
 from stats_service.delivery.outbox import Outbox, OutboxEntry, Rejection
 from stats_service.errors import InvalidEvent, ServiceUnavailable
 from stats_service.events.model import Event
-from stats_service.storage.influxdb import InfluxWriteRejected
+from stats_service.storage.base import WriteRejected
 
 __all__ = [
     "DeliveryBackend",
@@ -370,15 +370,15 @@ class Forwarder:
         settlement.requests += 1
         try:
             await self._backend.write([entry.event for entry in entries])
-        except InfluxWriteRejected as exc:
+        except WriteRejected as exc:
             self._metrics.forward_error("rejected")
             ids = exc.rejected_event_ids
-            if exc.influx_status == _TOO_LARGE or ids is None:
-                await self._split(entries, settlement, exc.reason, exc.influx_status)
+            if exc.status == _TOO_LARGE or ids is None:
+                await self._split(entries, settlement, exc.reason, exc.status)
                 return
             for entry in entries:
                 if entry.event.event_id in ids:
-                    settlement.rejected.append(Rejection(entry, exc.reason, exc.influx_status))
+                    settlement.rejected.append(Rejection(entry, exc.reason, exc.status))
                 else:
                     settlement.forwarded.append(entry)
         except InvalidEvent as exc:

@@ -56,7 +56,6 @@ are visible to ``stats-service outbox status`` too.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -70,6 +69,7 @@ from stats_service.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_r
 from stats_service.sqlite.rows import EVENT_COLUMNS, decode_event, encode_body, indexed_uid
 from stats_service.sqlite.window import read_window
 from stats_service.storage.base import EventPage, EventQuery
+from stats_service.storage.influx.series import series_hash
 
 __all__ = [
     "Appended",
@@ -80,7 +80,6 @@ __all__ = [
     "OutboxFull",
     "OutboxStatus",
     "Rejection",
-    "series_hash",
 ]
 
 T = TypeVar("T")
@@ -296,41 +295,6 @@ class OutboxStatus:
     def as_dict(self) -> dict[str, Any]:
         """The status as JSON-ready values."""
         return dataclasses.asdict(self)
-
-
-_SERIES_CACHE_MAX = 8192
-_series_cache: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
-"""Hashes of recently seen series, keyed by measurement and tags in their order."""
-
-
-def series_hash(measurement: str, tags: dict[str, str]) -> int:
-    """A stable signed 64-bit hash of a series: the measurement and its non-empty tags.
-
-    InfluxDB identifies a series by exactly these (empty tag values are never
-    written). The hash is the same in every process and across restarts.
-    Series repeat a lot, so recent ones are cached.
-    """
-    key = (measurement, tuple(tags.items()))
-    cached = _series_cache.get(key)
-    if cached is None:
-        cached = _series_hash(measurement, tags)
-        if len(_series_cache) >= _SERIES_CACHE_MAX:
-            _series_cache.clear()
-        _series_cache[key] = cached
-    return cached
-
-
-def _series_hash(measurement: str, tags: dict[str, str]) -> int:
-    parts = [measurement]
-    for key in sorted(tags):
-        value = tags[key]
-        if value:
-            parts.append(key)
-            parts.append(value)
-    digest = hashlib.blake2b(
-        "\x00".join(parts).encode("utf-8", "surrogatepass"), digest_size=8
-    ).digest()
-    return int.from_bytes(digest, "big", signed=True)
 
 
 def _rows(events: Sequence[Event]) -> list[_Row]:

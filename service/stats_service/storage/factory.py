@@ -57,7 +57,8 @@ def build_store(settings: Settings, *, metrics: ForwarderMetrics | None = None) 
 
 def _influx_store(settings: Settings) -> EventStore:
     if settings.storage_backend == "influxdb":
-        from stats_service.storage.influxdb import InfluxDBConfig, InfluxDBStore
+        from stats_service.storage.influx.config import InfluxDBConfig
+        from stats_service.storage.influx.v1 import InfluxDBStore
 
         return InfluxDBStore(
             InfluxDBConfig(
@@ -71,7 +72,8 @@ def _influx_store(settings: Settings) -> EventStore:
                 measurement=settings.measurement,
             )
         )
-    from stats_service.storage.influxdb2 import InfluxDB2Config, InfluxDB2Store
+    from stats_service.storage.influx.config import InfluxDB2Config
+    from stats_service.storage.influx.v2 import InfluxDB2Store
 
     return InfluxDB2Store(
         InfluxDB2Config(

@@ -24,7 +24,7 @@ from stats_service.delivery.outbox import Outbox
 from stats_service.errors import InvalidEvent
 from stats_service.events.model import Event, FieldValue
 from stats_service.storage.base import EventPage, EventQuery, StoreHealth
-from stats_service.storage.influxdb import InfluxUnavailable, InfluxWriteRejected
+from stats_service.storage.influx.errors import InfluxUnavailable, InfluxWriteRejected
 
 T = TypeVar("T")
 

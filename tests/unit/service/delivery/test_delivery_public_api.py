@@ -31,7 +31,6 @@ SURFACES = {
         "OutboxFull",
         "OutboxStatus",
         "Rejection",
-        "series_hash",
     ],
     "stats_service.storage.durable": ["DeliveryConfig", "DurableStore"],
 }

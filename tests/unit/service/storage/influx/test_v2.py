@@ -22,15 +22,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from stats_service.errors import InvalidEvent, ServiceUnavailable
-from stats_service.events.lineprotocol import encode_events
 from stats_service.events.model import Event
 from stats_service.storage.base import EventQuery
-from stats_service.storage.influxdb import (
+from stats_service.storage.influx.config import InfluxDB2Config
+from stats_service.storage.influx.errors import (
     InfluxQueryFailed,
     InfluxUnavailable,
     InfluxWriteRejected,
 )
-from stats_service.storage.influxdb2 import InfluxDB2Config, InfluxDB2Store
+from stats_service.storage.influx.lineprotocol import encode_events
+from stats_service.storage.influx.v2 import InfluxDB2Store
 
 T = TypeVar("T")
 TOKEN = "secret-token-123"

@@ -25,7 +25,6 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import urllib3
@@ -34,19 +33,20 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 
-from stats_service.events.lineprotocol import EVENT_ID_FIELD, encode_lines
 from stats_service.events.model import Event, FieldValue
-from stats_service.storage.base import EventPage, EventQuery, StoreHealth
-from stats_service.storage.influxdb import (
-    EVENT_TAG,
-    UID_FIELD,
+from stats_service.events.query import EventQuery
+from stats_service.storage.base import StoreHealth
+from stats_service.storage.influx.backend import InfluxBackend
+from stats_service.storage.influx.config import InfluxDB2Config
+from stats_service.storage.influx.errors import (
     InfluxQueryFailed,
     InfluxUnavailable,
     InfluxWriteRejected,
-    unique_events,
 )
+from stats_service.storage.influx.lineprotocol import EVENT_ID_FIELD, encode_lines
+from stats_service.storage.influx.points import EVENT_TAG, UID_FIELD, unique_events
 
-__all__ = ["InfluxDB2Config", "InfluxDB2Store"]
+__all__ = ["InfluxDB2Store"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,53 +78,14 @@ _TAIL = """\
 """
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class InfluxDB2Config:
-    """Where and how to reach an InfluxDB 2.x API."""
-
-    url: str
-    """Base URL, e.g. ``http://127.0.0.1:8086``."""
-    org: str
-    """Organisation name or id."""
-    bucket: str
-    """Bucket to write to and read from (it must exist)."""
-    token: str
-    """API token with write (and, for reads, read) access to the bucket; never shown."""
-    verify_tls: bool = True
-    """Check the server certificate for ``https`` URLs."""
-    timeout_seconds: float = 10.0
-    """Timeout of one request."""
-    measurement: str = "analytics"
-    """The service's default measurement (``get`` and ``query`` read them all)."""
-
-    def __repr__(self) -> str:
-        return (
-            f"InfluxDB2Config(url={self.url!r}, org={self.org!r}, bucket={self.bucket!r},"
-            f" token='***', verify_tls={self.verify_tls!r},"
-            f" timeout_seconds={self.timeout_seconds!r}, measurement={self.measurement!r})"
-        )
-
-
-class InfluxDB2Store:
-    """``EventStore`` on the InfluxDB 2.x API; errors are those of ``storage.influxdb``."""
+class InfluxDB2Store(InfluxBackend[InfluxDB2Config]):
+    """``EventStore`` on the InfluxDB 2.x API; errors are those of :mod:`.errors`."""
 
     backend_name = "influxdb2"
 
     def __init__(self, config: InfluxDB2Config) -> None:
-        self._config = config
+        super().__init__(config)
         self._client: InfluxDBClient | None = None
-
-    @property
-    def config(self) -> InfluxDB2Config:
-        """The configuration this store was built with."""
-        return self._config
-
-    async def __aenter__(self) -> InfluxDB2Store:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Create the client (no request is made: a server that is down is fine)."""
@@ -202,17 +163,13 @@ class InfluxDB2Store:
         )
         return events[0] if events else None
 
-    async def query(self, query: EventQuery) -> EventPage:
-        """Events in ``[since_ns, until_ns)`` ordered by ``(time_ns, event_id)``.
+    async def _candidates(self, query: EventQuery) -> list[Event]:
+        """The candidates of a page (see :class:`~.backend.InfluxBackend`).
 
         Flux applies the keyset (``after``) exactly and sorts and limits each
         series to ``limit + 1`` rows; merging those in order gives the page and
         tells whether another follows.
         """
-        if query.limit < 1:
-            raise ValueError(f"limit must be at least 1, not {query.limit}")
-        if query.since_ns >= query.until_ns or query.event == "" or query.measurement == "":
-            return EventPage(events=[], next_after=None)
         params: dict[str, Any] = {
             "since": query.since_ns,
             "until": query.until_ns,
@@ -237,13 +194,7 @@ class InfluxDB2Store:
             params["after_time"], params["after_id"] = query.after
         parts.append('  |> sort(columns: ["_time", "event_id"])\n  |> limit(n: rows)\n')
         parts.append(_TAIL)
-        candidates = await self._events("".join(parts), params)
-        candidates.sort(key=lambda e: (e.time_ns, e.event_id))
-        page = candidates[: query.limit]
-        more = len(candidates) > query.limit
-        return EventPage(
-            events=page, next_after=(page[-1].time_ns, page[-1].event_id) if more else None
-        )
+        return await self._events("".join(parts), params)
 
     # -- internals -------------------------------------------------------
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from stats_service.delivery import outbox
-from stats_service.delivery.outbox import series_hash
+from stats_service.storage.influx import series
+from stats_service.storage.influx.series import series_hash
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,7 @@ from stats_service.delivery.outbox import series_hash
     ids=["no-tags", "two-tags", "empty-tag", "other"],
 )
 def test_cached_hash_equals_the_computed_one(measurement: str, tags: dict[str, str]) -> None:
-    expected = outbox._series_hash(measurement, tags)
+    expected = series._series_hash(measurement, tags)
     assert series_hash(measurement, tags) == expected
     assert series_hash(measurement, dict(tags)) == expected  # second time, from the cache
 
@@ -33,6 +33,6 @@ def test_tag_order_and_empty_tags_do_not_change_the_series() -> None:
 
 
 def test_the_cache_is_bounded() -> None:
-    for number in range(outbox._SERIES_CACHE_MAX + 10):
+    for number in range(series._SERIES_CACHE_MAX + 10):
         series_hash("m", {"n": str(number)})
-    assert len(outbox._series_cache) <= outbox._SERIES_CACHE_MAX
+    assert len(series._series_cache) <= series._SERIES_CACHE_MAX

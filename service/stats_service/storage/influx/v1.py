@@ -34,167 +34,47 @@ import gzip
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import orjson
 
-from stats_service.errors import ServiceUnavailable, StatsServiceError
-from stats_service.events.lineprotocol import (
+from stats_service.events.model import Event
+from stats_service.events.query import EventQuery
+from stats_service.storage.base import StoreHealth
+from stats_service.storage.influx.backend import InfluxBackend
+from stats_service.storage.influx.config import InfluxDBConfig
+from stats_service.storage.influx.errors import (
+    InfluxError,
+    InfluxQueryFailed,
+    InfluxUnavailable,
+    InfluxWriteRejected,
+)
+from stats_service.storage.influx.influxql import (
+    ALL_MEASUREMENTS,
+    Selection,
+    row_to_event,
+    select_window,
+)
+from stats_service.storage.influx.lineprotocol import (
     EVENT_ID_FIELD,
     encode_lines,
     escape_identifier,
 )
-from stats_service.events.model import Event, FieldValue
-from stats_service.storage.base import EventPage, EventQuery, StoreHealth
+from stats_service.storage.influx.points import field_type_of, unique_events
 
-__all__ = [
-    "InfluxDBConfig",
-    "InfluxDBStore",
-    "InfluxError",
-    "InfluxQueryFailed",
-    "InfluxUnavailable",
-    "InfluxWriteRejected",
-    "field_type_of",
-    "unique_events",
-]
+__all__ = ["InfluxDBStore"]
 
 logger = logging.getLogger(__name__)
-
-EVENT_TAG = "event"
-UID_FIELD = "uid"
 
 _DROPPED = re.compile(r"dropped=(\d+)")
 _UNPARSABLE = re.compile(r"unable to parse '(.*?)': ", re.DOTALL)
 _TYPE_CONFLICT = "field type conflict"
 _RETRYABLE_STATUS = frozenset({408, 429})
 _FLOAT_ONLY = frozenset({"float"})
-_ALL_MEASUREMENTS = "/.*/"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class InfluxDBConfig:
-    """Where and how to reach an InfluxDB v1 HTTP API."""
-
-    url: str
-    """Base URL, e.g. ``http://127.0.0.1:8086`` (a path prefix is kept)."""
-    database: str = "stats"
-    """Database to write to and read from; created at ``open`` when missing."""
-    retention_policy: str | None = None
-    """Retention policy to write to and read from; None uses the database default."""
-    username: str | None = None
-    """User for HTTP basic authentication; None sends no credentials."""
-    password: str | None = None
-    """Password for ``username``; never logged nor put in an error message."""
-    verify_tls: bool = True
-    """Check the server certificate for ``https`` URLs."""
-    timeout_seconds: float = 10.0
-    """Connect, read and write timeout of one request."""
-    measurement: str = "analytics"
-    """Measurement that ``count`` reads (``get`` and ``query`` read them all)."""
-
-    def __repr__(self) -> str:
-        shown = httpx.URL(self.url).copy_with(username=None, password=None)
-        return (
-            f"InfluxDBConfig(url={str(shown)!r}, database={self.database!r},"
-            f" retention_policy={self.retention_policy!r}, username={self.username!r},"
-            f" verify_tls={self.verify_tls!r}, timeout_seconds={self.timeout_seconds!r},"
-            f" measurement={self.measurement!r})"
-        )
-
-
-class InfluxError(StatsServiceError):
-    """Base of the errors the InfluxDB backends raise (500 if one ever reaches a client)."""
-
-
-class InfluxUnavailable(InfluxError, ServiceUnavailable):
-    """InfluxDB cannot take the request now (down, 5xx, 408, 429, timeout, credentials).
-
-    Retry later; nothing of the request is known to be stored. Being a
-    ``ServiceUnavailable``, it answers 503 with ``Retry-After`` if a read
-    route lets it through.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        influx_status: int | None = None,
-        retry_after_seconds: int = 1,
-    ) -> None:
-        super().__init__(message, retry_after_seconds=retry_after_seconds)
-        self.influx_status = influx_status
-        """InfluxDB's HTTP status, None when no answer came."""
-
-
-class InfluxWriteRejected(InfluxError):
-    """InfluxDB refused some or all points of a batch; sending them again will not help.
-
-    Every event of the batch not in ``rejected_event_ids`` was stored, unless
-    ``rejected_event_ids`` is None: then it is not known which were, and
-    writing the events again one by one tells (rewriting a stored point
-    changes nothing). ``influx_status`` 413 means the body was too large:
-    split the batch rather than give up on its events.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        *,
-        influx_status: int | None = None,
-        dropped: int | None = None,
-        rejected_event_ids: frozenset[str] | None = None,
-    ) -> None:
-        super().__init__(f"InfluxDB rejected points: {reason}")
-        self.reason = reason
-        """InfluxDB's own text."""
-        self.influx_status = influx_status
-        """InfluxDB's HTTP status."""
-        self.dropped = dropped
-        """The ``dropped=N`` InfluxDB reported: type conflicts, not unparsable lines."""
-        self.rejected_event_ids = rejected_event_ids
-
-
-class InfluxQueryFailed(InfluxError):
-    """InfluxDB answered a query with an error that retrying will not fix."""
-
-
-def field_type_of(value: FieldValue) -> str:
-    """The InfluxDB field type name (``float``, ``integer``, ``string``, ``boolean``)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    return "string"
-
-
-def unique_events(events: Iterable[Event]) -> list[Event]:
-    """``events`` without later repeats of an ``event_id`` (the first wins)."""
-    seen: set[str] = set()
-    unique: list[Event] = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            unique.append(event)
-    return unique
-
-
-@dataclass(frozen=True, slots=True)
-class _Selection:
-    """The ``FROM`` and ``WHERE`` of a window query; values stay bound parameters."""
-
-    source: str
-    where: str
-    params: Mapping[str, Any]
-
-    def bind(self, since_ns: int, until_ns: int) -> dict[str, Any]:
-        return {**self.params, "since": since_ns, "until": until_ns}
-
-
-class InfluxDBStore:
+class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
     """``EventStore`` on the InfluxDB v1 HTTP API, over one keep-alive ``httpx.AsyncClient``.
 
     ``transport`` replaces the network (tests pass ``httpx.MockTransport``).
@@ -208,23 +88,11 @@ class InfluxDBStore:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._config = config
+        super().__init__(config)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._field_types: dict[str, dict[str, frozenset[str]]] = {}
         self._secrets = [s for s in (config.password, httpx.URL(config.url).password) if s]
-
-    @property
-    def config(self) -> InfluxDBConfig:
-        """The configuration this store was built with."""
-        return self._config
-
-    async def __aenter__(self) -> InfluxDBStore:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Create the HTTP client and the database; a server that is down is tolerated."""
@@ -300,16 +168,14 @@ class InfluxDBStore:
     async def get(self, event_id: str) -> Event | None:
         """The event with this id, searched in every measurement of the database."""
         statement = (
-            f"SELECT * FROM {self._qualified(_ALL_MEASUREMENTS)}"  # noqa: S608 - quoted identifiers, bound id
+            f"SELECT * FROM {self._qualified(ALL_MEASUREMENTS)}"  # noqa: S608 - quoted identifiers, bound id
             f" WHERE {escape_identifier(EVENT_ID_FIELD)} = $event_id GROUP BY * LIMIT 1"
         )
         events = await self._select(statement, {"event_id": event_id})
         return min(events, key=lambda e: (e.time_ns, e.measurement), default=None)
 
-    async def query(self, query: EventQuery) -> EventPage:
-        """Events in ``[since_ns, until_ns)`` ordered by ``(time_ns, event_id)``.
-
-        ``query.measurement`` None reads every measurement of the database.
+    async def _candidates(self, query: EventQuery) -> list[Event]:
+        """The candidates of a page (see :class:`~.backend.InfluxBackend`).
 
         InfluxQL orders by time only, and ``LIMIT`` counts per series under
         ``GROUP BY *``. Within one series no two points share a timestamp, so:
@@ -320,19 +186,13 @@ class InfluxDBStore:
         sorted candidates hold the whole page, and one more event exactly when
         another page follows.
         """
-        if query.limit < 1:
-            raise ValueError(f"limit must be at least 1, not {query.limit}")
-        if query.since_ns >= query.until_ns or query.event == "" or query.measurement == "":
-            # Empty tags and measurement names are never stored; InfluxQL would
-            # take ``"event" = ''`` to mean "has no event tag".
-            return EventPage(events=[], next_after=None)
-        selection = self._selection(query)
+        selection = select_window(query, self._qualified)
         candidates: list[Event] = []
         low = query.since_ns
         if query.after is not None:
             after_time, after_id = query.after
             if after_time >= query.until_ns:
-                return EventPage(events=[], next_after=None)
+                return []
             if after_time >= low:
                 ties = await self._select_window(selection, after_time, after_time + 1)
                 candidates = [e for e in ties if e.event_id > after_id]
@@ -343,12 +203,7 @@ class InfluxDBStore:
             times = await self._probe_times(selection, low, query.until_ns, needed)
             high = query.until_ns if len(times) < needed else times[needed - 1] + 1
             candidates += await self._select_window(selection, low, high)
-        candidates.sort(key=lambda e: (e.time_ns, e.event_id))
-        page = candidates[: query.limit]
-        more = len(candidates) > query.limit
-        return EventPage(
-            events=page, next_after=(page[-1].time_ns, page[-1].event_id) if more else None
-        )
+        return candidates
 
     async def count(self) -> int:
         """How many points the configured measurement holds (points with an ``event_id``)."""
@@ -540,27 +395,8 @@ class InfluxDBStore:
         series: list[dict[str, Any]] = result.get("series") or []
         return series
 
-    def _selection(self, query: EventQuery) -> _Selection:
-        where = ["time >= $since", "time < $until"]
-        params: dict[str, Any] = {}
-        if query.event is not None:
-            where.append(f"{escape_identifier(EVENT_TAG)} = $event")
-            params["event"] = query.event
-        if query.uid is not None:
-            where.append(f"{escape_identifier(UID_FIELD)} = $uid")
-            params["uid"] = query.uid
-        return _Selection(
-            source=self._qualified(
-                _ALL_MEASUREMENTS
-                if query.measurement is None
-                else escape_identifier(query.measurement)
-            ),
-            where=" AND ".join(where),
-            params=params,
-        )
-
     async def _probe_times(
-        self, selection: _Selection, since_ns: int, until_ns: int, limit: int
+        self, selection: Selection, since_ns: int, until_ns: int, limit: int
     ) -> list[int]:
         """Times of the first ``limit`` matching points, sorted.
 
@@ -576,7 +412,7 @@ class InfluxDBStore:
         return sorted(int(row[0]) for s in series for row in s.get("values") or [])
 
     async def _select_window(
-        self, selection: _Selection, since_ns: int, until_ns: int
+        self, selection: Selection, since_ns: int, until_ns: int
     ) -> list[Event]:
         """Every matching point in ``[since_ns, until_ns)``."""
         statement = f"SELECT * FROM {selection.source} WHERE {selection.where} GROUP BY *"  # noqa: S608 - quoted identifiers, bound values
@@ -601,39 +437,10 @@ class InfluxDBStore:
                 types = await self._types_for(measurement, whole_number_columns)
                 float_columns = {c for c in whole_number_columns if types.get(c) == _FLOAT_ONLY}
             for row in rows:
-                event = self._row_to_event(measurement, tags, columns, row, float_columns)
+                event = row_to_event(measurement, tags, columns, row, float_columns)
                 if event is not None:
                     events.append(event)
         return events
-
-    @staticmethod
-    def _row_to_event(
-        measurement: str,
-        tags: dict[str, str],
-        columns: list[str],
-        row: list[Any],
-        float_columns: set[str],
-    ) -> Event | None:
-        event_id: str | None = None
-        fields: dict[str, FieldValue] = {}
-        for name, value in zip(columns[1:], row[1:], strict=True):
-            if value is None:
-                continue
-            if name == EVENT_ID_FIELD:
-                event_id = str(value)
-            elif name in float_columns and type(value) is int:
-                fields[name] = float(value)
-            else:
-                fields[name] = value
-        if event_id is None:
-            return None  # a point not written by this service
-        return Event(
-            event_id=event_id,
-            measurement=measurement,
-            time_ns=int(row[0]),
-            tags=dict(tags),
-            fields=fields,
-        )
 
     async def _types_for(
         self, measurement: str, needed: Iterable[str]

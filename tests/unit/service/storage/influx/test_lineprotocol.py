@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stats_service.errors import InvalidEvent
-from stats_service.events.lineprotocol import (
+from stats_service.events.model import Event
+from stats_service.storage.influx.lineprotocol import (
     encode_event,
     encode_events,
     encode_field_value,
@@ -13,7 +14,6 @@ from stats_service.events.lineprotocol import (
     escape_identifier,
     quote_string_literal,
 )
-from stats_service.events.model import Event
 
 
 def make_event(**overrides):

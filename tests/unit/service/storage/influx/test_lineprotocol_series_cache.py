@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from stats_service.errors import InvalidEvent
-from stats_service.events import lineprotocol
-from stats_service.events.lineprotocol import encode_event
 from stats_service.events.model import Event
+from stats_service.storage.influx import lineprotocol
+from stats_service.storage.influx.lineprotocol import encode_event
 
 
 def event(tags: dict[str, str], measurement: str = "m") -> Event:
