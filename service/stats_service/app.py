@@ -24,12 +24,12 @@ from stats_service.api.fastlane import IngestFastLane
 from stats_service.api.routes import events, health, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
+from stats_service.components.storage import build_store
+from stats_service.delivery.queue import DeliveryReporter
 from stats_service.ingest import Ingestor
 from stats_service.observability import configure_logging, install_observability
 from stats_service.settings import Settings, settings_from_environment
 from stats_service.storage.base import EventStore
-from stats_service.storage.durable import DurableStore
-from stats_service.storage.factory import build_store
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -82,7 +82,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backend = store if store is not None else build_store(settings, metrics=metrics)
         await backend.open()
-        if isinstance(backend, DurableStore):
+        if isinstance(backend, DeliveryReporter):
             metrics.watch_outbox(backend.status_sync)
         authenticator = Authenticator(
             TokenSigner(keys),

@@ -7,23 +7,26 @@ everything meant for people goes to stderr.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
-from stats_service.delivery.outbox import Outbox
+from stats_service.components.storage import build_queue
+from stats_service.delivery.queue import DurableQueue
 from stats_service.errors import ConfigurationError, StatsServiceError
 from stats_service.events.model import format_time, to_flat_dict
 from stats_service.settings import Settings, settings_from_environment
-from stats_service.storage.factory import OUTBOX_FILE
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 _SCOPES = ("write", "read", "admin")
 _DEV_IDENTITY = "developer"
@@ -273,30 +276,27 @@ def _usable_token(settings: Settings, keys: Sequence[str], path: Path) -> str | 
     return token if {"read", "write"} <= principal.scopes else None
 
 
-@contextmanager
-def _outbox(settings: Settings) -> Iterator[Outbox]:
-    path = settings.data_dir / OUTBOX_FILE
-    box = Outbox(
-        path,
-        max_pending_events=settings.outbox_max_pending_events,
-        max_pending_bytes=settings.outbox_max_pending_bytes,
-        dedupe_window_seconds=settings.outbox_dedupe_window_seconds,
-    )
-    try:
-        box.open(create=False)
-    except FileNotFoundError:
-        raise ConfigurationError(
-            f"no outbox at {path}: it exists once the service has run with an influxdb backend"
-        ) from None
-    try:
-        yield box
-    finally:
-        box.close()
+def _with_queue(settings: Settings, work: Callable[[DurableQueue], Awaitable[T]]) -> T:
+    """Run ``work`` on the existing queue of ``settings`` (safe while the service runs)."""
+
+    async def run() -> T:
+        queue = build_queue(settings, existing_only=True)
+        try:
+            await queue.start()
+        except FileNotFoundError as exc:
+            raise ConfigurationError(
+                f"{exc}: it exists once the service has run with an influxdb backend"
+            ) from None
+        try:
+            return await work(queue)
+        finally:
+            await queue.stop()
+
+    return asyncio.run(run())
 
 
 def _outbox_status(settings: Settings, args: argparse.Namespace) -> int:
-    with _outbox(settings) as box:
-        status = box.status_sync(backend=settings.storage_backend)
+    status = _with_queue(settings, lambda queue: queue.status(backend=settings.storage_backend))
     if args.json:
         print(json.dumps(status.as_dict(), sort_keys=True))
         return 0
@@ -306,8 +306,7 @@ def _outbox_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
-    with _outbox(settings) as box:
-        letters = box.deadletters_sync(args.limit)
+    letters = _with_queue(settings, lambda queue: queue.deadletters(args.limit))
     for letter in letters:
         line = {
             **to_flat_dict(letter.event),
@@ -322,8 +321,7 @@ def _deadletter_list(settings: Settings, args: argparse.Namespace) -> int:
 def _deadletter_replay(settings: Settings, args: argparse.Namespace) -> int:
     if not args.all and not args.event_ids:
         raise ConfigurationError("name the events to replay, or pass --all")
-    with _outbox(settings) as box:
-        count = box.replay_sync(None if args.all else args.event_ids)
+    count = _with_queue(settings, lambda queue: queue.replay(None if args.all else args.event_ids))
     print(f"queued {count} dead letter(s) for delivery", file=sys.stderr)
     return 0
 

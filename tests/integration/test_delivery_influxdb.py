@@ -24,9 +24,10 @@ from influxd import InfluxDServer
 from service_process import uvicorn_workers_command
 
 from stats_service.delivery.backoff import Backoff
+from stats_service.delivery.config import DeliveryConfig
+from stats_service.delivery.durable import DurableStore
 from stats_service.delivery.outbox import Outbox
 from stats_service.events.model import Event, format_time
-from stats_service.storage.durable import DeliveryConfig, DurableStore
 from stats_service.storage.influx.config import InfluxDBConfig
 from stats_service.storage.influx.v1 import InfluxDBStore
 
@@ -427,7 +428,7 @@ def durable(influxd: InfluxDServer, database: str, path: Path, **changes: Any) -
     values.update(changes)
     return DurableStore(
         InfluxDBStore(InfluxDBConfig(url=influxd.url, database=database, timeout_seconds=5)),
-        path,
+        Outbox(path),
         config=DeliveryConfig(**values),
     )
 

@@ -1,7 +1,7 @@
-"""The forwarder: one asyncio task that drains the outbox into the storage backend.
+"""The forwarder: one asyncio task that drains the durable queue into the storage backend.
 
-It reads the oldest pending events in batches (``max_batch_events``, or
-``max_batch_bytes``), lingering up to ``linger_seconds`` for a batch to fill,
+It reads the oldest pending events in batches (``batch_max_events``, or
+``batch_max_bytes``), lingering up to ``linger_seconds`` for a batch to fill,
 hands each batch to the backend's ``write`` (for InfluxDB: one gzip-compressed
 line-protocol request), and settles the outcome in one outbox transaction:
 delivered events are marked forwarded, refused ones dead-lettered.
@@ -42,11 +42,11 @@ import logging
 import random as random_module
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from stats_service.delivery.backoff import Backoff
-from stats_service.delivery.outbox import Outbox, OutboxEntry, Rejection
+from stats_service.delivery.config import DeliveryConfig
+from stats_service.delivery.queue import DurableQueue, OutboxEntry, Rejection
 from stats_service.errors import InvalidEvent, ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.storage.base import WriteRejected
@@ -55,7 +55,6 @@ __all__ = [
     "DeliveryBackend",
     "ForwardOutcome",
     "Forwarder",
-    "ForwarderConfig",
     "ForwarderMetrics",
 ]
 
@@ -99,26 +98,6 @@ class _NoMetrics:
 
 
 @dataclass(frozen=True, slots=True)
-class ForwarderConfig:
-    """How the forwarder batches, waits and retries."""
-
-    max_batch_events: int = 5000
-    """Most events in one backend write."""
-    max_batch_bytes: int = 8 * 1024 * 1024
-    """Most outbox bytes in one backend write (one larger event still goes alone)."""
-    linger_seconds: float = 1.0
-    """How long a batch that is not full waits for more events before it is sent."""
-    poll_interval_seconds: float = 1.0
-    """How often an idle forwarder looks for work it was not told about (CLI replays)."""
-    prune_interval_seconds: float = 60.0
-    """How often forwarded rows older than the dedupe window are deleted."""
-    stop_timeout_seconds: float = 10.0
-    """How long ``stop`` waits for the batch in flight."""
-    backoff: Backoff = field(default_factory=Backoff)
-    """Waits between attempts while the backend is unavailable."""
-
-
-@dataclass(frozen=True, slots=True)
 class ForwardOutcome:
     """What one call of :meth:`Forwarder.forward_batch` settled."""
 
@@ -150,7 +129,7 @@ class _RetryLater(Exception):
 
 
 class Forwarder:
-    """Drains one :class:`~stats_service.delivery.outbox.Outbox` into one backend.
+    """Drains one :class:`~stats_service.delivery.queue.DurableQueue` into one backend.
 
     ``start`` launches the task; ``notify`` tells it events were committed;
     ``stop`` ends it. :meth:`forward_batch` is one step of the loop, usable on
@@ -159,10 +138,10 @@ class Forwarder:
 
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: DurableQueue,
         backend: DeliveryBackend,
         *,
-        config: ForwarderConfig | None = None,
+        config: DeliveryConfig | None = None,
         backend_open: bool = True,
         metrics: ForwarderMetrics | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -171,7 +150,7 @@ class Forwarder:
     ) -> None:
         self._outbox = outbox
         self._backend = backend
-        self._config = config or ForwarderConfig()
+        self._config = config or DeliveryConfig()
         self._backend_open = backend_open
         self._metrics: ForwarderMetrics = metrics or _NoMetrics()
         self._monotonic = monotonic
@@ -190,7 +169,7 @@ class Forwarder:
         self._next_retry_seconds = 0.0
 
     @property
-    def config(self) -> ForwarderConfig:
+    def config(self) -> DeliveryConfig:
         """The configuration in use."""
         return self._config
 
@@ -243,7 +222,7 @@ class Forwarder:
         if task is None:
             return True
         try:
-            await asyncio.wait_for(asyncio.shield(task), self._config.stop_timeout_seconds)
+            await asyncio.wait_for(asyncio.shield(task), self._config.close_timeout_seconds)
         except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -281,7 +260,7 @@ class Forwarder:
             entries = await prefetch
         else:
             entries = await self._outbox.next_batch(
-                config.max_batch_events, config.max_batch_bytes, after_seq=self._cursor
+                config.batch_max_events, config.batch_max_bytes, after_seq=self._cursor
             )
         if not entries:
             await self._settled()
@@ -289,10 +268,10 @@ class Forwarder:
                 self._cursor = 0
                 return await self._forward_batch(pipelined=pipelined)
             return None
-        if pipelined and len(entries) >= config.max_batch_events:
+        if pipelined and len(entries) >= config.batch_max_events:
             self._prefetch = asyncio.ensure_future(
                 self._outbox.next_batch(
-                    config.max_batch_events, config.max_batch_bytes, after_seq=entries[-1].seq
+                    config.batch_max_events, config.batch_max_bytes, after_seq=entries[-1].seq
                 )
             )
         settlement = _Settlement()
@@ -447,10 +426,10 @@ class Forwarder:
     async def _linger(self) -> None:
         """Wait, up to the linger time, until a full batch is pending (or stop)."""
         config = self._config
-        if self._pending_hint >= config.max_batch_events or config.linger_seconds <= 0:
+        if self._pending_hint >= config.batch_max_events or config.linger_seconds <= 0:
             return
         deadline = self._monotonic() + config.linger_seconds
-        while not self._stopping.is_set() and self._pending_hint < config.max_batch_events:
+        while not self._stopping.is_set() and self._pending_hint < config.batch_max_events:
             remaining = deadline - self._monotonic()
             if remaining <= 0:
                 return

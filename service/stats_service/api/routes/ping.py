@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from stats_service import __version__
 from stats_service.api.dependencies import Store
 from stats_service.api.schemas import Ping
-from stats_service.storage.durable import DurableStore
+from stats_service.delivery.queue import DeliveryReporter
 
 __all__ = ["router"]
 
@@ -30,7 +30,7 @@ async def ping(store: Store) -> Ping:
 
 
 async def _storage(store: Store) -> dict[str, Any]:
-    if isinstance(store, DurableStore):
+    if isinstance(store, DeliveryReporter):
         status = await store.status()
         return {
             "backend": status.backend,

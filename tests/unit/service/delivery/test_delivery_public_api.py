@@ -8,11 +8,11 @@ import pytest
 
 SURFACES = {
     "stats_service.delivery.backoff": ["Backoff", "is_retryable_status"],
+    "stats_service.delivery.config": ["DeliveryConfig"],
     "stats_service.delivery.forwarder": [
         "DeliveryBackend",
         "ForwardOutcome",
         "Forwarder",
-        "ForwarderConfig",
         "ForwarderMetrics",
     ],
     "stats_service.delivery.lease": [
@@ -22,17 +22,20 @@ SURFACES = {
         "MemoryLeases",
         "lease_path",
     ],
-    "stats_service.delivery.outbox": [
+    "stats_service.delivery.queue": [
         "Appended",
         "DeadLetter",
-        "Outbox",
+        "DeliveryReporter",
+        "DurableQueue",
         "OutboxCounts",
         "OutboxEntry",
         "OutboxFull",
         "OutboxStatus",
         "Rejection",
     ],
-    "stats_service.storage.durable": ["DeliveryConfig", "DurableStore"],
+    "stats_service.delivery.outbox.sqlite_outbox": ["Outbox"],
+    "stats_service.delivery.memory": ["MemoryQueue"],
+    "stats_service.delivery.durable": ["DurableStore"],
 }
 
 
@@ -45,10 +48,46 @@ def test_each_module_exports_exactly_its_public_names(module_name, names):
 
 
 def test_the_durable_store_satisfies_the_store_interface():
+    from stats_service.delivery.durable import DurableStore  # noqa: PLC0415
     from stats_service.storage.base import EventStore  # noqa: PLC0415
-    from stats_service.storage.durable import DurableStore  # noqa: PLC0415
 
     members = [m for m in dir(EventStore) if not m.startswith("_")]
     assert members == ["close", "get", "health", "open", "query", "write"]
     for member in members:
         assert callable(getattr(DurableStore, member))
+
+
+def test_the_outbox_package_exports_the_sqlite_queue():
+    from stats_service.delivery import outbox  # noqa: PLC0415
+    from stats_service.delivery.outbox.sqlite_outbox import Outbox  # noqa: PLC0415
+
+    assert outbox.__all__ == ["Outbox"]
+    assert outbox.Outbox is Outbox
+
+
+@pytest.mark.parametrize("name", ["Outbox", "MemoryQueue"])
+def test_both_queues_have_every_member_of_the_queue_protocol(name):
+    from stats_service.delivery import memory, outbox  # noqa: PLC0415
+    from stats_service.delivery.queue import DurableQueue  # noqa: PLC0415
+
+    queue = {"Outbox": outbox.Outbox, "MemoryQueue": memory.MemoryQueue}[name]
+    members = [m for m in dir(DurableQueue) if not m.startswith("_")]
+    assert members == [
+        "append",
+        "deadletters",
+        "forwarding_lease",
+        "get_pending",
+        "next_batch",
+        "prune",
+        "query_pending",
+        "record_error",
+        "replay",
+        "settle",
+        "start",
+        "status",
+        "status_sync",
+        "stop",
+        "writable",
+    ]
+    for member in members:
+        assert hasattr(queue, member), member

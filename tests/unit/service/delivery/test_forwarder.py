@@ -12,7 +12,8 @@ import sqlite3
 import pytest
 
 from stats_service.delivery.backoff import Backoff
-from stats_service.delivery.forwarder import Forwarder, ForwarderConfig, ForwardOutcome
+from stats_service.delivery.config import DeliveryConfig
+from stats_service.delivery.forwarder import Forwarder, ForwardOutcome
 from stats_service.errors import ServiceUnavailable
 
 T0 = 1_700_000_000_000_000_000
@@ -21,17 +22,17 @@ BACKOFF = Backoff(initial_seconds=0.5, multiplier=2.0, max_seconds=4.0, jitter=0
 DRAW = 0.25  # the "random" draw: every wait is 7/8 of its ceiling
 
 
-def config(**changes) -> ForwarderConfig:
+def config(**changes) -> DeliveryConfig:
     values = {
-        "max_batch_events": 100,
+        "batch_max_events": 100,
         "linger_seconds": 0.0,
         "poll_interval_seconds": POLL,
         "prune_interval_seconds": 10_000.0,
-        "stop_timeout_seconds": 5.0,
+        "close_timeout_seconds": 5.0,
         "backoff": BACKOFF,
     }
     values.update(changes)
-    return ForwarderConfig(**values)
+    return DeliveryConfig(**values)
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_batches_respect_the_event_bound_in_order(
     async def scenario():
         outbox = make_outbox()
         await outbox.append(events(make_event, 25))
-        forwarder = make_forwarder(outbox, max_batch_events=10)
+        forwarder = make_forwarder(outbox, batch_max_events=10)
         while await forwarder.forward_batch() is not None:
             pass
 
@@ -408,7 +409,7 @@ def test_a_small_batch_lingers_and_a_full_one_goes_at_once(
 ):
     async def scenario():
         outbox = make_outbox()
-        forwarder = make_forwarder(outbox, linger_seconds=2.0, max_batch_events=10)
+        forwarder = make_forwarder(outbox, linger_seconds=2.0, batch_max_events=10)
         forwarder.start()
         await asyncio.sleep(0.01)
         appended = await outbox.append(events(make_event, 4, prefix="small"))
@@ -489,7 +490,7 @@ def test_stop_abandons_a_batch_stuck_past_the_timeout(
     async def scenario():
         outbox = make_outbox()
         await outbox.append(events(make_event, 2))
-        forwarder = make_forwarder(outbox, stop_timeout_seconds=0.05)
+        forwarder = make_forwarder(outbox, close_timeout_seconds=0.05)
         forwarder.start(pending_events=2)
         await asyncio.wait_for(backend.entered.wait(), 5)
         clean = await forwarder.stop()
@@ -531,7 +532,7 @@ def test_the_loop_reads_ahead_yet_delivers_in_order_exactly_once(
     async def scenario():
         outbox = make_outbox()
         await outbox.append(events(make_event, 45))
-        forwarder = make_forwarder(outbox, max_batch_events=10)
+        forwarder = make_forwarder(outbox, batch_max_events=10)
         forwarder.start(pending_events=45)
 
         async def delivered():
@@ -553,7 +554,7 @@ def test_a_replayed_dead_letter_behind_the_read_cursor_is_still_delivered(
     async def scenario():
         outbox = make_outbox()
         await outbox.append(events(make_event, 30))
-        forwarder = make_forwarder(outbox, max_batch_events=10)
+        forwarder = make_forwarder(outbox, batch_max_events=10)
         forwarder.start(pending_events=30)
 
         async def dead_lettered():

@@ -10,17 +10,17 @@ import threading
 
 import pytest
 
-from stats_service.delivery.outbox import (
-    Outbox,
+from stats_service.delivery.outbox import Outbox
+from stats_service.delivery.queue import (
     OutboxCounts,
     OutboxEntry,
     OutboxFull,
     OutboxStatus,
     Rejection,
-    series_hash,
 )
 from stats_service.errors import InvalidEvent, ServiceUnavailable
 from stats_service.storage.base import EventQuery
+from stats_service.storage.influx.series import series_hash
 
 T0 = 1_700_000_000_000_000_000
 HOUR = 3600.0

@@ -9,7 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stats_service.auth import AuthenticationFailed
-from stats_service.delivery.outbox import OutboxStatus as DeliveryStatus
+from stats_service.delivery.queue import OutboxStatus as DeliveryStatus
 from stats_service.errors import Forbidden, InvalidEvent, NotFound, PayloadTooLarge
 from stats_service.observability.metrics import (
     CATALOGUE,

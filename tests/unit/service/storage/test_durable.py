@@ -18,12 +18,14 @@ from typing import TypeVar
 import pytest
 
 from stats_service.delivery.backoff import Backoff
+from stats_service.delivery.config import DeliveryConfig
+from stats_service.delivery.durable import DurableStore
 from stats_service.delivery.lease import ForwardingLease, MemoryLeases
-from stats_service.delivery.outbox import OutboxFull
+from stats_service.delivery.outbox import Outbox
+from stats_service.delivery.queue import OutboxFull
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event, FieldValue
 from stats_service.storage.base import EventPage, EventQuery, StoreHealth
-from stats_service.storage.durable import DeliveryConfig, DurableStore
 from stats_service.storage.influx.errors import InfluxUnavailable, InfluxWriteRejected
 
 T = TypeVar("T")
@@ -157,7 +159,11 @@ def outbox_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_store(backend, vtime, outbox_path) -> Callable[..., DurableStore]:
-    def build(lease: ForwardingLease | None = None, **changes: object) -> DurableStore:
+    def build(
+        lease: ForwardingLease | None = None,
+        max_pending_events: int = 1_000_000,
+        **changes: object,
+    ) -> DurableStore:
         values: dict[str, object] = {
             "linger_seconds": 0.0,
             "poll_interval_seconds": 1.0,
@@ -166,9 +172,8 @@ def make_store(backend, vtime, outbox_path) -> Callable[..., DurableStore]:
         values.update(changes)
         return DurableStore(
             backend,
-            outbox_path,
+            Outbox(outbox_path, max_pending_events=max_pending_events, clock_ns=vtime.wall_ns),
             config=DeliveryConfig(**values),  # type: ignore[arg-type]
-            clock_ns=vtime.wall_ns,
             monotonic=vtime.monotonic,
             sleep=vtime.sleep,
             random=lambda: 0.0,
@@ -466,7 +471,7 @@ def test_after_a_crash_every_acknowledged_event_is_stored_exactly_once(
         found = run(restart)
     finally:
         for store in crashed:
-            store.outbox.close()
+            store.queue.close()  # type: ignore[attr-defined]
     assert backend.ids() == sorted(e.event_id for e in events)
     assert len(backend.points) == 200
     assert [e.event_id for e in found] == [e.event_id for e in events]
@@ -596,7 +601,7 @@ def test_a_lease_that_cannot_be_taken_fails_open_and_leaves_nothing_open(make_st
         with pytest.raises(PermissionError):
             await broken.open()
         with pytest.raises(ServiceUnavailable):
-            _ = broken.outbox
+            _ = broken.queue
         working = make_store(lease=MemoryLeases().lease())
         await working.open()
         try:

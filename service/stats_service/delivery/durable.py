@@ -1,7 +1,7 @@
-"""``DurableStore``: a backend behind a durable outbox and a forwarder.
+"""``DurableStore``: a backend behind a durable queue and a forwarder.
 
-``write`` returns once the events are committed to the outbox (SQLite, WAL,
-group commit): that commit is what a 2xx promises. The forwarder task then
+``write`` returns once the events are committed to the queue (the SQLite
+outbox: WAL, group commit): that commit is what a 2xx promises. The forwarder task then
 delivers them to the backend (InfluxDB) in batches, retrying while it is
 unavailable and dead-lettering the points it refuses. Reads see both places:
 ``get`` looks in the outbox first, then the backend; ``query`` merges the
@@ -27,61 +27,21 @@ import math
 import random as random_module
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from stats_service.delivery.backoff import Backoff
-from stats_service.delivery.forwarder import Forwarder, ForwarderConfig, ForwarderMetrics
-from stats_service.delivery.lease import FileLease, ForwardingLease, lease_path
-from stats_service.delivery.outbox import DeadLetter, Outbox, OutboxFull, OutboxStatus
+from stats_service.delivery.config import DeliveryConfig
+from stats_service.delivery.forwarder import Forwarder, ForwarderMetrics
+from stats_service.delivery.lease import ForwardingLease
+from stats_service.delivery.queue import DeadLetter, DurableQueue, OutboxFull, OutboxStatus
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery, EventStore, StoreHealth
 
-__all__ = ["DeliveryConfig", "DurableStore"]
+__all__ = ["DurableStore"]
 
 _log = logging.getLogger(__name__)
 
 _MAX_RETRY_AFTER_SECONDS = 60
 _IDLE_RETRY_AFTER_SECONDS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryConfig:
-    """Bounds of the outbox and the forwarder's batching and retries."""
-
-    max_pending_events: int = 1_000_000
-    """Pending events the outbox holds before writes get 503."""
-    max_pending_bytes: int = 1 << 30
-    """Pending bytes the outbox holds before writes get 503."""
-    dedupe_window_seconds: float = 86_400.0
-    """How long forwarded ids (and their series timestamps) are remembered."""
-    batch_max_events: int = 5000
-    """Most events in one backend write."""
-    batch_max_bytes: int = 8 * 1024 * 1024
-    """Most outbox bytes in one backend write."""
-    linger_seconds: float = 1.0
-    """How long a batch that is not full waits for more events."""
-    poll_interval_seconds: float = 1.0
-    """How often an idle forwarder checks for work from another process (CLI replay)."""
-    prune_interval_seconds: float = 60.0
-    """How often forwarded rows past the dedupe window are deleted."""
-    close_timeout_seconds: float = 10.0
-    """How long closing waits for the batch in flight and the outbox writer."""
-    backoff: Backoff = field(default_factory=Backoff)
-    """Waits between delivery attempts while the backend is unavailable."""
-
-    def forwarder_config(self) -> ForwarderConfig:
-        """The forwarder's share of this configuration."""
-        return ForwarderConfig(
-            max_batch_events=self.batch_max_events,
-            max_batch_bytes=self.batch_max_bytes,
-            linger_seconds=self.linger_seconds,
-            poll_interval_seconds=self.poll_interval_seconds,
-            prune_interval_seconds=self.prune_interval_seconds,
-            stop_timeout_seconds=self.close_timeout_seconds,
-            backoff=self.backoff,
-        )
 
 
 def _merge(first: EventPage, second: EventPage, limit: int) -> EventPage:
@@ -100,22 +60,21 @@ def _merge(first: EventPage, second: EventPage, limit: int) -> EventPage:
 
 
 class DurableStore:
-    """An ``EventStore`` that commits to an outbox and forwards to ``backend``.
+    """An ``EventStore`` that commits to ``queue`` and forwards to ``backend``.
 
-    ``backend`` is opened and closed by this store. ``outbox_path`` is the
-    SQLite file (e.g. ``<data_dir>/outbox.sqlite3``). ``metrics`` receives the
-    forwarder's counts. Clocks, sleep and randomness are injectable for tests.
+    Both are started and stopped by this store. ``metrics`` receives the
+    forwarder's counts; ``lease`` defaults to the queue's forwarding lease.
+    Clocks, sleep and randomness are injectable for tests.
     """
 
     def __init__(
         self,
         backend: EventStore,
-        outbox_path: Path,
+        queue: DurableQueue,
         *,
         config: DeliveryConfig | None = None,
         backend_name: str | None = None,
         metrics: ForwarderMetrics | None = None,
-        clock_ns: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = random_module.random,
@@ -126,14 +85,13 @@ class DurableStore:
         self._backend_name = backend_name or str(
             getattr(backend, "backend_name", type(backend).__name__)
         )
-        self._outbox_path = outbox_path
+        self._queue = queue
         self._metrics = metrics
-        self._clock_ns = clock_ns
         self._monotonic = monotonic
         self._sleep = sleep
         self._random = random
-        self._lease = lease if lease is not None else FileLease(lease_path(outbox_path))
-        self._outbox: Outbox | None = None
+        self._lease = lease if lease is not None else queue.forwarding_lease()
+        self._outbox: DurableQueue | None = None
         self._forwarder: Forwarder | None = None
         self._standby: asyncio.Task[None] | None = None
         self._backend_open = False
@@ -155,8 +113,8 @@ class DurableStore:
         return self._config
 
     @property
-    def outbox(self) -> Outbox:
-        """The open outbox (for metrics: ``commits``)."""
+    def queue(self) -> DurableQueue:
+        """The started queue."""
         if self._outbox is None:
             raise ServiceUnavailable("the durable store is not open")
         return self._outbox
@@ -180,27 +138,15 @@ class DurableStore:
         async with self._lifecycle:
             if self._outbox is not None:
                 return
-            config = self._config
-            outbox = Outbox(
-                self._outbox_path,
-                max_pending_events=config.max_pending_events,
-                max_pending_bytes=config.max_pending_bytes,
-                dedupe_window_seconds=config.dedupe_window_seconds,
-                clock_ns=self._clock_ns,
-            )
-            await asyncio.to_thread(outbox.open)
-            try:
-                await asyncio.to_thread(outbox.repair_counts_sync)
-            except BaseException:
-                await asyncio.to_thread(outbox.close)
-                raise
+            outbox = self._queue
+            await outbox.start()
             self._backend_open = await self._open_backend()
             self._outbox = outbox
             try:
                 leading = await self._lead()
             except BaseException:
                 self._outbox = None
-                await asyncio.to_thread(outbox.close)
+                await outbox.stop(self._config.close_timeout_seconds)
                 raise
             if not leading:
                 _log.info("another process forwards the outbox; this one stands by")
@@ -208,18 +154,18 @@ class DurableStore:
 
     async def _lead(self) -> bool:
         """Start forwarding if the lease can be had now; whether this process forwards."""
-        outbox = self.outbox
+        outbox = self.queue
         if not self._lease.try_acquire():
             return False
         try:
-            backlog = (await outbox.counts()).pending_events
+            backlog = (await outbox.status()).pending_events
         except BaseException:
             self._lease.release()
             raise
         forwarder = Forwarder(
             outbox,
             self._backend,
-            config=self._config.forwarder_config(),
+            config=self._config,
             backend_open=self._backend_open,
             metrics=self._metrics,
             monotonic=self._monotonic,
@@ -261,7 +207,7 @@ class DurableStore:
                 await forwarder.stop()
             self._lease.release()
             if outbox is not None:
-                drained = await asyncio.to_thread(outbox.close, self._config.close_timeout_seconds)
+                drained = await outbox.stop(self._config.close_timeout_seconds)
                 if not drained:
                     _log.warning("the outbox writer did not finish in time; it finishes alone")
                 try:
@@ -275,7 +221,7 @@ class DurableStore:
         Known ids are skipped. Raises ``OutboxFull`` (503 with ``Retry-After``)
         when they do not fit, ``InvalidEvent`` for a non-finite field.
         """
-        outbox = self.outbox
+        outbox = self.queue
         try:
             appended = await outbox.append(events)
         except OutboxFull as exc:
@@ -286,7 +232,7 @@ class DurableStore:
 
     async def get(self, event_id: str) -> Event | None:
         """The event with this id, pending in the outbox or stored in the backend."""
-        pending = await self.outbox.get_pending(event_id)
+        pending = await self.queue.get_pending(event_id)
         if pending is not None:
             return pending
         # Read after the outbox: an event forwarded in between is in the backend by now.
@@ -296,7 +242,7 @@ class DurableStore:
         """The window's events from outbox and backend, merged by ``(time_ns, event_id)``."""
         if query.limit < 1:
             raise ValueError("query limit must be at least 1")
-        pending = await self.outbox.query_pending(query)
+        pending = await self.queue.query_pending(query)
         # Read after the outbox, as in ``get``: nothing falls between the two reads.
         stored = await self._backend.query(query)
         return _merge(pending, stored, query.limit)
@@ -324,7 +270,7 @@ class DurableStore:
 
         ``backend_ok`` overrides the forwarder's last known contact with the backend.
         """
-        outbox = self.outbox
+        outbox = self.queue
         forwarder = self._forwarder
         if backend_ok is None and forwarder is not None:
             backend_ok = forwarder.backend_ok
@@ -337,26 +283,17 @@ class DurableStore:
         if outbox is None:
             return None
         backend_ok = forwarder.backend_ok if forwarder is not None else None
-        counts = outbox.counts_sync()
-        return OutboxStatus.from_counts(
-            counts,
-            now_ns=self._clock_ns(),
-            writable=outbox.writable,
-            max_pending_events=outbox.max_pending_events,
-            max_pending_bytes=outbox.max_pending_bytes,
-            backend=self._backend_name,
-            backend_ok=backend_ok,
-        )
+        return outbox.status_sync(backend=self._backend_name, backend_ok=backend_ok)
 
     async def deadletters(self, limit: int = 100) -> list[DeadLetter]:
         """The oldest ``limit`` dead-lettered events with InfluxDB's reasons."""
-        return await self.outbox.deadletters(limit)
+        return await self.queue.deadletters(limit)
 
     async def replay_deadletters(self, event_ids: Sequence[str] | None = None) -> int:
         """Queue dead letters for delivery again (all when ``event_ids`` is None); how many."""
-        replayed = await self.outbox.replay(event_ids)
+        replayed = await self.queue.replay(event_ids)
         if replayed and self._forwarder is not None:
-            self._forwarder.notify((await self.outbox.counts()).pending_events)
+            self._forwarder.notify((await self.queue.status()).pending_events)
         return replayed
 
     async def _open_backend(self) -> bool:
@@ -374,7 +311,7 @@ class DurableStore:
     async def _retry_after(self, events: int) -> int:
         """Seconds until ``events`` more are likely to fit, from the recent forward rate."""
         try:
-            status = await self.outbox.status()
+            status = await self.queue.status()
         except Exception:  # noqa: BLE001 -- an estimate only
             return _IDLE_RETRY_AFTER_SECONDS
         rate = status.forward_rate_events_per_second

@@ -1,23 +1,62 @@
-"""Builds the configured storage backend from settings (configuration only).
+"""The store, the durable queue and the delivery settings, built from settings.
 
-The InfluxDB backends always sit behind the durable outbox: a 2xx means the
-event is committed locally, and the forwarder delivers it to InfluxDB.
+The one place a queue is constructed: the service (through
+:func:`build_store`) and the command line (``outbox``, ``deadletter``) both
+get theirs from :func:`build_queue`. The InfluxDB backends always sit behind
+the queue: a 2xx means the event is committed locally, and the forwarder
+delivers it to InfluxDB.
 """
 
 from __future__ import annotations
 
+from stats_service.delivery.backoff import Backoff
+from stats_service.delivery.config import DeliveryConfig
 from stats_service.delivery.forwarder import ForwarderMetrics
+from stats_service.delivery.queue import DurableQueue
 from stats_service.settings import Settings
 from stats_service.storage.base import EventStore
 
-__all__ = ["OUTBOX_FILE", "build_store"]
+__all__ = ["OUTBOX_FILE", "build_queue", "build_store", "delivery_config"]
 
 OUTBOX_FILE = "outbox.sqlite3"
-"""The outbox's file name under the data dir (the CLI opens it too)."""
+"""The outbox's file name under the data dir."""
 
 # Backends are imported when chosen: a service on the embedded store never
 # loads an HTTP client or influxdb-client.
 # ruff: noqa: PLC0415
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    """The ``forward_*`` settings as the forwarder's typed view."""
+    return DeliveryConfig(
+        batch_max_events=settings.forward_batch_max_events,
+        batch_max_bytes=settings.forward_batch_max_bytes,
+        linger_seconds=settings.forward_linger_seconds,
+        close_timeout_seconds=settings.forward_close_timeout_seconds,
+        backoff=Backoff(
+            initial_seconds=settings.forward_backoff_initial_seconds,
+            max_seconds=settings.forward_backoff_max_seconds,
+        ),
+    )
+
+
+def build_queue(settings: Settings, *, existing_only: bool = False) -> DurableQueue:
+    """The durable queue of ``settings`` (the SQLite outbox under the data dir).
+
+    ``existing_only`` (the command line): starting it raises
+    ``FileNotFoundError`` where there is no queue yet, rather than creating
+    one, and leaves its counters as they are.
+    """
+    from stats_service.delivery.outbox import Outbox
+
+    return Outbox(
+        settings.data_dir / OUTBOX_FILE,
+        max_pending_events=settings.outbox_max_pending_events,
+        max_pending_bytes=settings.outbox_max_pending_bytes,
+        dedupe_window_seconds=settings.outbox_dedupe_window_seconds,
+        create=not existing_only,
+        repair_on_start=not existing_only,
+    )
 
 
 def build_store(settings: Settings, *, metrics: ForwarderMetrics | None = None) -> EventStore:
@@ -31,27 +70,13 @@ def build_store(settings: Settings, *, metrics: ForwarderMetrics | None = None) 
         from stats_service.storage.embedded import EmbeddedStore
 
         return EmbeddedStore(settings.data_dir / "events.sqlite3")
-    from stats_service.delivery.backoff import Backoff
-    from stats_service.storage.durable import DeliveryConfig, DurableStore
+    from stats_service.delivery.durable import DurableStore
 
-    inner = _influx_store(settings)
     return DurableStore(
-        inner,
-        settings.data_dir / OUTBOX_FILE,
+        _influx_store(settings),
+        build_queue(settings),
         metrics=metrics,
-        config=DeliveryConfig(
-            max_pending_events=settings.outbox_max_pending_events,
-            max_pending_bytes=settings.outbox_max_pending_bytes,
-            dedupe_window_seconds=settings.outbox_dedupe_window_seconds,
-            batch_max_events=settings.forward_batch_max_events,
-            batch_max_bytes=settings.forward_batch_max_bytes,
-            linger_seconds=settings.forward_linger_seconds,
-            close_timeout_seconds=settings.forward_close_timeout_seconds,
-            backoff=Backoff(
-                initial_seconds=settings.forward_backoff_initial_seconds,
-                max_seconds=settings.forward_backoff_max_seconds,
-            ),
-        ),
+        config=delivery_config(settings),
     )
 
 
