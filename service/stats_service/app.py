@@ -1,15 +1,17 @@
 """The application factory: ``create_app(settings)`` builds the FastAPI app.
 
 Nothing is created at import time. The lifespan opens the store and builds the
-authenticator and ingestor, and closes the store (pending writes first) at
-shutdown.
+authenticator and ingestor (the core), then starts the subsystems
+(:mod:`stats_service.components`) in order; at shutdown it stops them in
+reverse order, then closes the store (pending writes first).
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -18,20 +20,25 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stats_service import __version__
+from stats_service.api.component import Component
 from stats_service.api.dependencies import Components
 from stats_service.api.errors import install_error_handlers
 from stats_service.api.fastlane import IngestFastLane
 from stats_service.api.routes import events, health, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
-from stats_service.components.storage import build_store
+from stats_service.backends import build_store
+from stats_service.components import ComponentSpec
 from stats_service.delivery.queue import DeliveryReporter
 from stats_service.ingest import Ingestor
 from stats_service.observability import configure_logging, install_observability
 from stats_service.settings import Settings, settings_from_environment
 from stats_service.storage.base import EventStore
+from stats_service.subsystems import SUBSYSTEMS
 
 __all__ = ["create_app", "create_app_from_env"]
+
+_log = logging.getLogger(__name__)
 
 _DESCRIPTION = """\
 Token-authenticated analytics ingestion. Apps POST events to `/log/event` (one)
@@ -70,13 +77,18 @@ def create_app(
     store: EventStore | None = None,
     clock: Callable[[], float] = time.time,
     fast_lane: bool = True,
+    subsystems: Sequence[ComponentSpec] = SUBSYSTEMS,
 ) -> FastAPI:
     """A ready-to-serve app for these settings.
 
     ``store`` overrides the configured backend (tests); ``fast_lane=False``
-    serves ``POST /log/event`` through the router too (tests compare both).
+    serves ``POST /log/event`` through the router too (tests compare both);
+    ``subsystems`` replaces the registered ones (tests).
     """
     keys = settings.check_serving()
+    extensions = tuple(
+        component for spec in subsystems if (component := spec.component(settings)) is not None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,7 +111,14 @@ def create_app(
             limits=settings.limits,
             tag_keys=frozenset(settings.tag_keys),
         )
-        app.state.components = Components(settings, backend, ingestor, authenticator, metrics)
+        core = Components(settings, backend, ingestor, authenticator, metrics, extensions)
+        try:
+            await _start(extensions, core)
+        except BaseException:
+            metrics.watch_outbox(None)
+            await backend.close()
+            raise
+        app.state.components = core
         # Everything built so far lives as long as the app: keep it out of the
         # cyclic collector's scans, which otherwise cost ingestion measurable CPU.
         gc.collect()
@@ -107,6 +126,7 @@ def create_app(
         try:
             yield
         finally:
+            await _stop(extensions)
             metrics.watch_outbox(None)
             await backend.close()
 
@@ -121,6 +141,9 @@ def create_app(
     app.include_router(ping.router)
     app.include_router(health.router)
     app.include_router(events.router)
+    for extension in extensions:
+        for router in extension.routers():
+            app.include_router(router)
     app.add_middleware(TrailingSlashMiddleware)
     # Last, so that it wraps every other middleware.
     observability = install_observability(
@@ -135,6 +158,27 @@ def create_app(
             partial(IngestFastLane, requests=observability.requests, state=app.state)
         )
     return app
+
+
+async def _start(extensions: Sequence[Component], core: Components) -> None:
+    """Start each subsystem in order; if one fails, stop those started, then raise."""
+    started: list[Component] = []
+    try:
+        for extension in extensions:
+            await extension.start(core)
+            started.append(extension)
+    except BaseException:
+        await _stop(started)
+        raise
+
+
+async def _stop(extensions: Sequence[Component]) -> None:
+    """Stop the subsystems in reverse order; a failure is logged and the rest still stop."""
+    for extension in reversed(extensions):
+        try:
+            await extension.stop()
+        except Exception:  # noqa: BLE001 -- logged; the others and the store must still stop
+            _log.exception("stopping the %s subsystem failed", extension.name)
 
 
 def create_app_from_env() -> FastAPI:

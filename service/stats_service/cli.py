@@ -18,11 +18,12 @@ from typing import TypeVar
 from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
-from stats_service.components.storage import build_queue
+from stats_service.backends import build_queue
 from stats_service.delivery.queue import DurableQueue
 from stats_service.errors import ConfigurationError, StatsServiceError
 from stats_service.events.model import format_time, to_flat_dict
 from stats_service.settings import Settings, settings_from_environment
+from stats_service.subsystems import SUBSYSTEMS
 
 __all__ = ["main"]
 
@@ -121,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every dead letter")
     which.add_argument("event_ids", nargs="*", default=[], help="these events only")
     replay.set_defaults(command=_deadletter_replay)
+    for spec in SUBSYSTEMS:
+        if spec.add_commands is not None:
+            spec.add_commands(commands, [config])
     return parser
 
 

@@ -10,7 +10,7 @@ otherwise run each one in a worker thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
@@ -20,6 +20,9 @@ from stats_service.ingest import Ingestor
 from stats_service.observability import MetricsRecorder
 from stats_service.settings import Settings
 from stats_service.storage.base import EventStore
+
+if TYPE_CHECKING:
+    from stats_service.api.component import Component
 
 __all__ = ["Caller", "Components", "Reader", "Runtime", "Store", "Writer"]
 
@@ -33,6 +36,8 @@ class Components:
     ingestor: Ingestor
     authenticator: Authenticator
     metrics: MetricsRecorder
+    extensions: tuple[Component, ...] = ()
+    """The started subsystems (see :mod:`stats_service.components`)."""
 
 
 # Declares the header for OpenAPI ("Token <token>" or "Bearer <token>"); the

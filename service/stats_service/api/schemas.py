@@ -19,6 +19,7 @@ __all__ = [
     "EventList",
     "Health",
     "Ping",
+    "Readiness",
     "error_responses",
 ]
 
@@ -164,6 +165,14 @@ class Health(BaseModel):
 
     status: str = Field(examples=["ok"])
     storage: dict[str, Any] | None = None
+
+
+class Readiness(Health):
+    """The readiness probe's answer: the store's state and each subsystem's."""
+
+    components: dict[str, Any] | None = Field(
+        default=None, description="Each subsystem's health; absent when none runs."
+    )
 
 
 class Rejection(BaseModel):

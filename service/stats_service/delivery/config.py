@@ -1,7 +1,7 @@
 """The delivery settings: how the forwarder batches, waits, retries and stops.
 
 One typed object for the ``STATS_FORWARD_*`` settings (read from
-``Settings`` by :func:`stats_service.components.storage.delivery_config`),
+``Settings`` by :func:`stats_service.backends.delivery_config`),
 taken by both :class:`~stats_service.delivery.forwarder.Forwarder` and
 :class:`~stats_service.delivery.durable.DurableStore`. The queue's own bounds
 (``STATS_OUTBOX_*``) belong to the queue.

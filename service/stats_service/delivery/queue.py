@@ -6,7 +6,7 @@ implementation keeps it in a local SQLite file
 (:class:`~stats_service.delivery.outbox.Outbox`), another in memory for tests
 (:class:`~stats_service.delivery.memory.MemoryQueue`); a new one (e.g. Kafka)
 implements the same Protocol and is returned by the one factory,
-:func:`stats_service.components.storage.build_queue`.
+:func:`stats_service.backends.build_queue`.
 
 What every implementation promises:
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from stats_service.api.dependencies import Store
-from stats_service.api.schemas import Health
+from stats_service.api.dependencies import Runtime
+from stats_service.api.schemas import Health, Readiness
 
 __all__ = ["router"]
 
@@ -22,19 +24,30 @@ async def live() -> Health:
 
 @router.get(
     "/ready",
-    response_model=Health,
+    response_model=Readiness,
     summary="Readiness probe",
-    responses={503: {"model": Health, "description": "Not ready: take out of rotation."}},
+    responses={503: {"model": Readiness, "description": "Not ready: take out of rotation."}},
 )
-async def ready(store: Store) -> Response:
-    """Ready to accept events: the store can make them durable now."""
-    health = await store.health()
+async def ready(runtime: Runtime) -> Response:
+    """Ready to accept events: the store can make them durable now, and every
+    subsystem is healthy."""
+    health = await runtime.store.health()
+    ok = health.ok
+    components: dict[str, Any] | None = None
+    if runtime.extensions:
+        components = {}
+        for extension in runtime.extensions:
+            state = await extension.health()
+            components[extension.name] = {"ok": state.ok, "detail": state.detail}
+            ok = ok and state.ok
     body = Health(
-        status="ok" if health.ok else "unavailable",
+        status="ok" if ok else "unavailable",
         storage={"backend": health.backend, "ok": health.ok, "detail": health.detail},
-    )
+    ).model_dump()
+    if components is not None:
+        body["components"] = components
     return Response(
-        content=orjson.dumps(body.model_dump()),
-        status_code=200 if health.ok else 503,
+        content=orjson.dumps(body),
+        status_code=200 if ok else 503,
         media_type="application/json",
     )

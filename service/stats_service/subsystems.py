@@ -1,0 +1,15 @@
+"""The subsystems the service runs: add one line here to plug a new one in.
+
+See :mod:`stats_service.components` for what a line holds. The list is empty
+in this release: the core (store, delivery, ingest, API) is built by
+``create_app`` itself.
+"""
+
+from __future__ import annotations
+
+from stats_service.components import ComponentSpec
+
+__all__ = ["SUBSYSTEMS"]
+
+SUBSYSTEMS: tuple[ComponentSpec, ...] = ()
+"""Every subsystem, in start order."""
