@@ -51,6 +51,11 @@ class StatsServiceError(Exception):
         """Extra response headers this error asks for."""
         return {}
 
+    @property
+    def auth_failure_reason(self) -> str | None:
+        """Why credentials were refused, for metrics and logs; None for other errors."""
+        return None
+
 
 class BadRequest(StatsServiceError):
     """The request cannot be parsed at all (bad JSON, bad encoding, bad gzip)."""
@@ -74,6 +79,11 @@ class Forbidden(StatsServiceError):
 
     status_code = 403
     code = "forbidden"
+
+    @property
+    def auth_failure_reason(self) -> str | None:
+        """Always ``forbidden``."""
+        return "forbidden"
 
 
 class NotFound(StatsServiceError):

@@ -2,7 +2,7 @@
 
 Every PromQL expression we ship, in the alert rules and in the Grafana
 dashboards, goes through promtool; every metric they name must be one the
-service exposes (the catalogue in ``stats_service.observability.metrics``).
+service exposes (the catalogue in ``stats_service.observability.catalogue``).
 """
 
 from __future__ import annotations

@@ -99,6 +99,11 @@ class AuthenticationFailed(Unauthorized):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reason={self.reason!r})"
 
+    @property
+    def auth_failure_reason(self) -> str | None:
+        """The ``reason``."""
+        return self.reason
+
 
 @dataclass(frozen=True, slots=True)
 class TokenClaims:

@@ -74,7 +74,7 @@ class DeliveryBackend(Protocol):
 
 
 class ForwarderMetrics(Protocol):
-    """Counters the forwarder reports to (``observability.metrics`` provides them)."""
+    """Counters the forwarder reports to (``observability.recorder.Metrics`` provides them)."""
 
     def forwarded(self, count: int, seconds: float) -> None:
         """``count`` events reached the backend; writing them took ``seconds``."""

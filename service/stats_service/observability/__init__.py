@@ -11,8 +11,11 @@ route answered outside the middleware, so it gets the same request ids and
 access lines.
 ``configure_logging`` is called by whatever starts the server, never at import.
 
-- :mod:`.metrics`: the metric catalogue, :class:`Metrics` / :class:`NullMetrics`,
-  the scrape-time outbox collector, ``/metrics`` and the HTTP instrumentation.
+- :mod:`.catalogue`: every exposed metric, its type, labels and meaning;
+- :mod:`.recorder`: :class:`Metrics` / :class:`NullMetrics`, what the code counts with;
+- :mod:`.gauges`: the scrape-time outbox gauges and build info;
+- :mod:`.http_series`: the HTTP series and their middleware;
+- :mod:`.metrics`: ``/metrics`` and installing all of the above on an app.
 - :mod:`.logging`: text or JSON log lines, the request-id and access-log
   middleware, redaction of tokens and secrets.
 """
@@ -26,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
+from stats_service.observability.catalogue import CATALOGUE, METRICS_PATH, MetricSpec
+from stats_service.observability.gauges import OutboxGauges, OutboxSnapshot
 from stats_service.observability.logging import (
     ACCESS_LOGGER,
     REQUEST_ID_HEADER,
@@ -39,23 +44,13 @@ from stats_service.observability.logging import (
     configure_logging,
     current_request_id,
 )
-from stats_service.observability.metrics import (
-    CATALOGUE,
-    METRICS_PATH,
-    Metrics,
-    MetricSpec,
-    MetricsRecorder,
-    NullMetrics,
-    OutboxGauges,
-    OutboxSnapshot,
-    install_metrics,
-    is_multiprocess,
-)
+from stats_service.observability.metrics import install_metrics, is_multiprocess
+from stats_service.observability.recorder import Metrics, MetricsRecorder, NullMetrics
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from stats_service.observability.metrics import OutboxStatusSource
+    from stats_service.observability.gauges import OutboxStatusSource
 
 __all__ = [
     "ACCESS_LOGGER",

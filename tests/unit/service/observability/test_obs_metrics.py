@@ -11,16 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from stats_service.auth import AuthenticationFailed
 from stats_service.delivery.queue import OutboxStatus as DeliveryStatus
 from stats_service.errors import Forbidden, InvalidEvent, NotFound, PayloadTooLarge
-from stats_service.observability.metrics import (
-    CATALOGUE,
-    FORWARD_ERROR_KINDS,
-    INGEST_PATHS,
-    Metrics,
-    MetricsRecorder,
-    NullMetrics,
-    OutboxSnapshot,
-    ScrapeTimeCollector,
-)
+from stats_service.observability.catalogue import CATALOGUE, FORWARD_ERROR_KINDS, INGEST_PATHS
+from stats_service.observability.gauges import OutboxSnapshot, ScrapeTimeCollector
+from stats_service.observability.recorder import Metrics, MetricsRecorder, NullMetrics
 
 _UNIT_SUFFIXES = ("_total", "_seconds", "_bytes", "_events", "_info", "_pending", "_up")
 

@@ -1,0 +1,215 @@
+"""The recorder the service counts with: :class:`Metrics`, or :class:`NullMetrics`.
+
+``events_accepted``, ``events_rejected``, ``auth_failed``, ``forwarded``,
+``forward_error``, ``dead_lettered``; bound to a registry passed in, so an app
+(or a test) owns its metrics and nothing is registered at import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from stats_service.errors import StatsServiceError
+from stats_service.observability.catalogue import (
+    AUTH_REASONS,
+    CATALOGUE,
+    FORWARD_ERROR_KINDS,
+    INGEST_PATHS,
+    REJECT_REASONS,
+)
+from stats_service.observability.gauges import OutboxStatusSource, ScrapeTimeCollector
+from stats_service.observability.http_series import HttpSeries
+
+__all__ = ["Metrics", "MetricsRecorder", "NullMetrics"]
+
+_FORWARD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_SAFE_LABEL = re.compile(r"[A-Za-z0-9_./{}-]{1,64}")
+_OTHER = "other"
+
+
+class MetricsRecorder(Protocol):
+    """The counting API the service and the forwarder call."""
+
+    def events_accepted(self, count: int, path: str) -> None:
+        """``count`` events were stored durably through ``path``."""
+        ...
+
+    def events_rejected(self, count: int, reason: str) -> None:
+        """``count`` events were refused with error code ``reason``."""
+        ...
+
+    def auth_failed(self, reason: str) -> None:
+        """A request failed token authentication for ``reason``."""
+        ...
+
+    def forwarded(self, count: int, seconds: float) -> None:
+        """A batch of ``count`` events reached the backend in ``seconds``."""
+        ...
+
+    def forward_error(self, kind: str) -> None:
+        """A forward attempt failed: ``unavailable`` or ``rejected``."""
+        ...
+
+    def dead_lettered(self, count: int) -> None:
+        """``count`` points were moved to the dead letters."""
+        ...
+
+    def watch_outbox(self, status: OutboxStatusSource | None) -> None:
+        """Read outbox gauges from ``status`` at scrape time (None: no outbox)."""
+        ...
+
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
+        """One request answered outside the HTTP instrumentation (the ingest lane)."""
+        ...
+
+    def observe_error(self, method: str, route: str | None, exc: StatsServiceError) -> None:
+        """Count an error answered to a client (``route`` is the route template)."""
+        ...
+
+
+def _label(value: str) -> str:
+    """Label values come from code, but never let one explode cardinality."""
+    return value if _SAFE_LABEL.fullmatch(value) else _OTHER
+
+
+class Metrics:
+    """Our counters and histograms in one registry, behind small methods.
+
+    Every known label value is created at zero up front, so rates and
+    ``increase()`` work from the first scrape and dashboards show zeros rather
+    than gaps.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        version: str,
+        outbox_status: OutboxStatusSource | None = None,
+        http: HttpSeries | None = None,
+    ) -> None:
+        self.registry = registry
+        self._http = http
+        docs = {spec.name: spec.doc for spec in CATALOGUE}
+
+        def counter(name: str, labels: Sequence[str] = ()) -> Counter:
+            return Counter(name, docs[name], labelnames=labels, registry=registry)
+
+        self._accepted = counter("stats_events_accepted_total", ["path"])
+        self._rejected = counter("stats_events_rejected_total", ["reason"])
+        self._forwarded = counter("stats_events_forwarded_total")
+        self._forward_errors = counter("stats_forward_errors_total", ["kind"])
+        self._deadletters = counter("stats_deadletters_total")
+        self._auth_failures = counter("stats_auth_failures_total", ["reason"])
+        self._forward_duration = Histogram(
+            "stats_forward_batch_duration_seconds",
+            docs["stats_forward_batch_duration_seconds"],
+            buckets=_FORWARD_BUCKETS,
+            registry=registry,
+        )
+        self._children: dict[tuple[Counter, str], Counter] = {}
+        for path in INGEST_PATHS:
+            self._child(self._accepted, path)
+        for reason in REJECT_REASONS:
+            self._child(self._rejected, reason)
+        for kind in FORWARD_ERROR_KINDS:
+            self._child(self._forward_errors, kind)
+        for reason in AUTH_REASONS:
+            self._child(self._auth_failures, reason)
+        self.scrape_collector = ScrapeTimeCollector(version=version, status=outbox_status)
+
+    def _child(self, parent: Counter, value: str) -> Counter:
+        key = (parent, value)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = parent.labels(_label(value))
+        return child
+
+    def events_accepted(self, count: int, path: str) -> None:
+        """``count`` events were stored durably through ``path``."""
+        if count > 0:
+            self._child(self._accepted, path).inc(count)
+
+    def events_rejected(self, count: int, reason: str) -> None:
+        """``count`` events were refused with error code ``reason``."""
+        if count > 0:
+            self._child(self._rejected, reason).inc(count)
+
+    def auth_failed(self, reason: str) -> None:
+        """A request failed token authentication for ``reason``."""
+        self._child(self._auth_failures, reason).inc()
+
+    def forwarded(self, count: int, seconds: float) -> None:
+        """A batch of ``count`` events reached the backend in ``seconds``."""
+        if count > 0:
+            self._forwarded.inc(count)
+        self._forward_duration.observe(max(seconds, 0.0))
+
+    def forward_error(self, kind: str) -> None:
+        """A forward attempt failed: ``unavailable`` or ``rejected``."""
+        self._child(self._forward_errors, kind).inc()
+
+    def dead_lettered(self, count: int) -> None:
+        """``count`` points were moved to the dead letters."""
+        if count > 0:
+            self._deadletters.inc(count)
+
+    def watch_outbox(self, status: OutboxStatusSource | None) -> None:
+        """Read outbox gauges from ``status`` at scrape time (None: no outbox)."""
+        self.scrape_collector.status = status
+
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
+        """One request answered outside the HTTP instrumentation (the ingest lane).
+
+        Recorded in the instrumentation's own series (``http``), so such
+        requests count exactly like the others; without ``http``, ignored.
+        """
+        if self._http is not None:
+            self._http.observe(handler, method, str(status), max(seconds, 0.0))
+
+    def observe_error(self, method: str, route: str | None, exc: StatsServiceError) -> None:
+        """Count an error answered to a client: auth failures and refused ingests.
+
+        The error handlers installed by :func:`install_metrics` call this; code
+        that answers errors by itself (outside FastAPI's handlers) calls it too.
+        """
+        reason = exc.auth_failure_reason
+        if reason is not None:
+            self.auth_failed(reason)
+        if method == "POST" and route in INGEST_PATHS:
+            self.events_rejected(1, exc.code)
+
+
+class NullMetrics:
+    """A :class:`MetricsRecorder` that records nothing (metrics off, or tests)."""
+
+    def events_accepted(self, count: int, path: str) -> None:
+        """Ignored."""
+
+    def events_rejected(self, count: int, reason: str) -> None:
+        """Ignored."""
+
+    def auth_failed(self, reason: str) -> None:
+        """Ignored."""
+
+    def forwarded(self, count: int, seconds: float) -> None:
+        """Ignored."""
+
+    def forward_error(self, kind: str) -> None:
+        """Ignored."""
+
+    def dead_lettered(self, count: int) -> None:
+        """Ignored."""
+
+    def watch_outbox(self, status: OutboxStatusSource | None) -> None:
+        """Ignored."""
+
+    def observe_http(self, handler: str, method: str, status: int, seconds: float) -> None:
+        """Ignored."""
+
+    def observe_error(self, method: str, route: str | None, exc: StatsServiceError) -> None:
+        """Ignored."""
