@@ -544,11 +544,16 @@ def test_the_command_line_can_replay_dead_letters_while_the_service_runs(
             await polled(dead_lettered, "dead-lettering")
             influxql(influxd.url, 'DROP MEASUREMENT "analytics"', influx_database)
 
-            def cli() -> int:
-                with Outbox(path) as outbox:
-                    return outbox.replay_sync()
+            async def command_line() -> int:
+                outbox = Outbox(path, create=False, repair_on_start=False)
+                await outbox.start()
+                try:
+                    return await outbox.replay()
+                finally:
+                    await outbox.stop()
 
-            replayed = await asyncio.to_thread(cli)
+            # The command line's own event loop, as in another process.
+            replayed = await asyncio.to_thread(asyncio.run, command_line())
             await drained(store)
             return replayed, await store.status(), await store.get("late")
         finally:

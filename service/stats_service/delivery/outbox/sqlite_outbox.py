@@ -275,14 +275,6 @@ class Outbox:
         now = self._clock_ns()
         return self._require_reader().run_sync(lambda conn: read_counts(conn, now))
 
-    def deadletters_sync(self, limit: int = 100) -> list[DeadLetter]:
-        """:meth:`deadletters`, blocking, without an event loop."""
-        return self._require_reader().run_sync(read_deadletters(limit))
-
-    def replay_sync(self, event_ids: Sequence[str] | None = None) -> int:
-        """:meth:`replay`, blocking, without an event loop."""
-        return self._require_writer().submit_sync(replay_unit(event_ids), timeout_seconds=60.0)
-
     def repair_counts_sync(self) -> None:
         """Recompute the counters from the rows (run at start; cheap when little is pending)."""
         self._require_writer().submit_sync(recount, timeout_seconds=60.0)

@@ -518,13 +518,18 @@ def test_a_second_handle_on_the_same_file_sees_and_replays(outbox_path, make_eve
         batch = await service.next_batch(10, 1 << 20)
         await service.settle(batch[:1], [Rejection(batch[1], "type conflict", 400)])
 
-        def cli() -> tuple[OutboxStatus, list[str], int]:
-            with Outbox(outbox_path) as other:
-                status = other.status_sync()
-                letters = [d.event.event_id for d in other.deadletters_sync()]
-                return status, letters, other.replay_sync()
+        async def command_line() -> tuple[OutboxStatus, list[str], int]:
+            other = Outbox(outbox_path, create=False, repair_on_start=False)
+            await other.start()
+            try:
+                status = await other.status()
+                letters = [d.event.event_id for d in await other.deadletters()]
+                return status, letters, await other.replay()
+            finally:
+                await other.stop()
 
-        result = await asyncio.to_thread(cli)
+        # Another process's event loop: a thread of its own here.
+        result = await asyncio.to_thread(asyncio.run, command_line())
         return result, await service.counts(), await service.next_batch(10, 1 << 20)
 
     try:
