@@ -1,15 +1,15 @@
 """``DurableStore``: a backend behind a durable queue and a forwarder.
 
 ``write`` returns once the events are committed to the queue (the SQLite
-outbox: WAL, group commit): that commit is what a 2xx promises. The forwarder task then
-delivers them to the backend (InfluxDB) in batches, retrying while it is
-unavailable and dead-lettering the points it refuses. Reads see both places:
+outbox: WAL, group commit): that commit is what a 2xx promises. The
+forwarder task then delivers them to the backend (InfluxDB) in batches,
+retrying while it is unavailable and dead-lettering the points it refuses. Reads see both places:
 ``get`` looks in the outbox first, then the backend; ``query`` merges the
 pending events of the window with the backend's page.
 
 The store opens and accepts events while the backend is down. When the
 outbox reaches its bound (pending events or bytes), ``write`` raises
-:class:`~stats_service.delivery.outbox.OutboxFull`, a ``ServiceUnavailable``
+:class:`~stats_service.delivery.queue.OutboxFull`, a ``ServiceUnavailable``
 (503) whose ``Retry-After`` estimates when room will be free.
 
 See :mod:`stats_service.delivery.outbox` for idempotency (``event_id`` is
@@ -91,7 +91,7 @@ class DurableStore:
         self._sleep = sleep
         self._random = random
         self._lease = lease if lease is not None else queue.forwarding_lease()
-        self._outbox: DurableQueue | None = None
+        self._started: DurableQueue | None = None  # the queue, while it is started
         self._forwarder: Forwarder | None = None
         self._standby: asyncio.Task[None] | None = None
         self._backend_open = False
@@ -115,9 +115,9 @@ class DurableStore:
     @property
     def queue(self) -> DurableQueue:
         """The started queue."""
-        if self._outbox is None:
+        if self._started is None:
             raise ServiceUnavailable("the durable store is not open")
-        return self._outbox
+        return self._started
 
     @property
     def forwarder(self) -> Forwarder:
@@ -136,16 +136,16 @@ class DurableStore:
         forwarding process ends. Every process accepts events and reads.
         """
         async with self._lifecycle:
-            if self._outbox is not None:
+            if self._started is not None:
                 return
             outbox = self._queue
             await outbox.start()
             self._backend_open = await self._open_backend()
-            self._outbox = outbox
+            self._started = outbox
             try:
                 leading = await self._lead()
             except BaseException:
-                self._outbox = None
+                self._started = None
                 await outbox.stop(self._config.close_timeout_seconds)
                 raise
             if not leading:
@@ -197,8 +197,8 @@ class DurableStore:
     async def close(self) -> None:
         """Stop forwarding (the batch in flight finishes), then close the outbox and backend."""
         async with self._lifecycle:
-            outbox, forwarder, standby = self._outbox, self._forwarder, self._standby
-            self._outbox = self._forwarder = self._standby = None
+            outbox, forwarder, standby = self._started, self._forwarder, self._standby
+            self._started = self._forwarder = self._standby = None
             if standby is not None:
                 standby.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -250,7 +250,7 @@ class DurableStore:
     async def health(self) -> StoreHealth:
         """Ok while writes can be taken: the outbox is writable and the backend
         reachable, or the backlog under its bounds. The detail says which."""
-        outbox = self._outbox
+        outbox = self._started
         if outbox is None or not outbox.writable:
             return StoreHealth(self._backend_name, ok=False, detail="the outbox is not open")
         try:
@@ -279,7 +279,7 @@ class DurableStore:
     def status_sync(self) -> OutboxStatus | None:
         """:meth:`status` without awaiting (a quick read on the calling thread), for
         scrape-time metrics; None when the store is not open."""
-        outbox, forwarder = self._outbox, self._forwarder
+        outbox, forwarder = self._started, self._forwarder
         if outbox is None:
             return None
         backend_ok = forwarder.backend_ok if forwarder is not None else None

@@ -148,11 +148,13 @@ def test_a_subsystem_adds_its_own_commands(
         commands: argparse._SubParsersAction[argparse.ArgumentParser],
         parents: list[argparse.ArgumentParser],
     ) -> None:
+        def say_hello(settings: Settings, args: argparse.Namespace) -> int:
+            print(f"hello {args.name} in {settings.data_dir}")
+            return 0
+
         hello = commands.add_parser("hello", parents=parents, help="say hello")
         hello.add_argument("--name", default="world")
-        hello.set_defaults(
-            command=lambda settings, args: print(f"hello {args.name} in {settings.data_dir}") or 0
-        )
+        hello.set_defaults(command=say_hello)
 
     spec = ComponentSpec("hello", lambda _s: None, add_commands=add_commands)
     monkeypatch.setattr(cli, "SUBSYSTEMS", (spec,))

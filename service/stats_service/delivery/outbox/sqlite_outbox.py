@@ -49,10 +49,11 @@ class Outbox:
 
     ``start``/``stop`` are the queue's async lifecycle: the file is opened
     (created unless ``create`` is false) and, when ``repair_on_start``, its
-    counters recomputed from the rows. ``open``/``close`` are the same steps,
-    blocking. The async methods need a running loop; the ``*_sync`` variants
-    work without one, with or without the service running on the same file
-    (SQLite serialises the writers of both processes). One process forwards
+    counters recomputed from the rows. ``open``/``close`` open and close the
+    file alone, blocking (tests, scripts). The async methods need a running
+    loop; the ``*_sync`` variants work without one. Either works with or
+    without the service running on the same file (SQLite serialises the
+    writers of both processes). One process forwards
     an outbox at a time: the one holding :meth:`forwarding_lease`.
     """
 
@@ -128,7 +129,7 @@ class Outbox:
         return await asyncio.to_thread(self.close, timeout_seconds)
 
     def forwarding_lease(self) -> ForwardingLease:
-        """An exclusive ``flock`` on a file beside the outbox (see :mod:`..lease`)."""
+        """An exclusive ``flock`` on a file beside the outbox (see ``delivery.lease``)."""
         return FileLease(lease_path(self._path))
 
     def open(self, *, create: bool | None = None) -> None:
