@@ -1,6 +1,7 @@
 """The InfluxDB backends: where events end up when ``storage_backend`` names InfluxDB.
 
-- :mod:`.v1`: InfluxDB 1.x (and the v1 compatibility API of 2.x/3.x) over HTTP;
+- :mod:`.v1`: InfluxDB 1.x (and the v1 compatibility API of 2.x/3.x) over HTTP,
+  through :mod:`.v1_api` (the client, statements, error answers) and :mod:`.influxql`;
 - :mod:`.v2`: InfluxDB 2.x through ``influxdb-client`` (the ``influxdb2`` extra);
 - :mod:`.backend`: what both share (configuration, context management, page rules);
 - :mod:`.errors`: their exception tree;

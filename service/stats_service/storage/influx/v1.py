@@ -37,7 +37,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
-import orjson
 
 from stats_service.events.model import Event
 from stats_service.events.query import EventQuery
@@ -46,8 +45,6 @@ from stats_service.storage.influx.backend import InfluxBackend
 from stats_service.storage.influx.config import InfluxDBConfig
 from stats_service.storage.influx.errors import (
     InfluxError,
-    InfluxQueryFailed,
-    InfluxUnavailable,
     InfluxWriteRejected,
 )
 from stats_service.storage.influx.influxql import (
@@ -62,6 +59,7 @@ from stats_service.storage.influx.lineprotocol import (
     escape_identifier,
 )
 from stats_service.storage.influx.points import field_type_of, unique_events
+from stats_service.storage.influx.v1_api import RETRYABLE_STATUS, V1Api
 
 __all__ = ["InfluxDBStore"]
 
@@ -70,7 +68,6 @@ logger = logging.getLogger(__name__)
 _DROPPED = re.compile(r"dropped=(\d+)")
 _UNPARSABLE = re.compile(r"unable to parse '(.*?)': ", re.DOTALL)
 _TYPE_CONFLICT = "field type conflict"
-_RETRYABLE_STATUS = frozenset({408, 429})
 _FLOAT_ONLY = frozenset({"float"})
 
 
@@ -89,29 +86,14 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(config)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._api = V1Api(config, transport=transport)
         self._field_types: dict[str, dict[str, frozenset[str]]] = {}
-        self._secrets = [s for s in (config.password, httpx.URL(config.url).password) if s]
 
     async def open(self) -> None:
         """Create the HTTP client and the database; a server that is down is tolerated."""
-        if self._client is None:
-            config = self._config
-            auth = (
-                httpx.BasicAuth(config.username, config.password or "")
-                if config.username is not None
-                else None
-            )
-            self._client = httpx.AsyncClient(
-                base_url=config.url,
-                auth=auth,
-                verify=config.verify_tls,
-                timeout=config.timeout_seconds,
-                transport=self._transport,
-            )
+        self._api.open()
         try:
-            await self._ensure_database()
+            await self._api.ensure_database()
         except InfluxError as exc:
             logger.warning(
                 "InfluxDB database %s not created at start, will retry on write: %s",
@@ -121,18 +103,16 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
 
     async def close(self) -> None:
         """Close the HTTP client (no write is buffered here)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._api.close()
 
     async def health(self) -> StoreHealth:
         """Ok when the store is open and ``GET /ping`` answers 204."""
-        if self._client is None:
+        if not self._api.opened:
             return StoreHealth(self.backend_name, ok=False, detail="not open")
         try:
-            response = await self._http().get("/ping")
+            response = await self._api.ping()
         except httpx.HTTPError as exc:
-            return StoreHealth(self.backend_name, ok=False, detail=self._unreachable(exc))
+            return StoreHealth(self.backend_name, ok=False, detail=self._api.unreachable(exc))
         if response.status_code != 204:
             return StoreHealth(
                 self.backend_name, ok=False, detail=f"/ping answered {response.status_code}"
@@ -152,23 +132,23 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         lines = encode_lines(sent)
         if lines:
             body = gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=1, mtime=0)
-            response = await self._post_write(body)
+            response = await self._api.post_write(body)
             if response.status_code == 404 and "database not found" in response.text:
                 # Not created at open (InfluxDB was down then, or is new): create and retry once.
-                await self._ensure_database()
-                response = await self._post_write(body)
-            if response.status_code == 400 and self._error_text(response) == _TYPE_CONFLICT:
+                await self._api.ensure_database()
+                response = await self._api.post_write(body)
+            if response.status_code == 400 and self._api.error_text(response) == _TYPE_CONFLICT:
                 # A batch that creates a shard and has a type conflict inside is
                 # refused whole (that shard's points, at least); sent again, with
                 # the shard there, all but the conflicting points are stored.
-                response = await self._post_write(body)
+                response = await self._api.post_write(body)
             if response.status_code != 204:
                 await self._raise_for_write(response, lines, sent)
 
     async def get(self, event_id: str) -> Event | None:
         """The event with this id, searched in every measurement of the database."""
         statement = (
-            f"SELECT * FROM {self._qualified(ALL_MEASUREMENTS)}"  # noqa: S608 - quoted identifiers, bound id
+            f"SELECT * FROM {self._api.qualified(ALL_MEASUREMENTS)}"  # noqa: S608 - quoted identifiers, bound id
             f" WHERE {escape_identifier(EVENT_ID_FIELD)} = $event_id GROUP BY * LIMIT 1"
         )
         events = await self._select(statement, {"event_id": event_id})
@@ -186,7 +166,7 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         sorted candidates hold the whole page, and one more event exactly when
         another page follows.
         """
-        selection = select_window(query, self._qualified)
+        selection = select_window(query, self._api.qualified)
         candidates: list[Event] = []
         low = query.since_ns
         if query.after is not None:
@@ -209,83 +189,15 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         """How many points the configured measurement holds (points with an ``event_id``)."""
         statement = (
             f"SELECT count({escape_identifier(EVENT_ID_FIELD)})"  # noqa: S608 - quoted identifiers
-            f" FROM {self._qualified(escape_identifier(self._config.measurement))}"
+            f" FROM {self._api.qualified(escape_identifier(self._config.measurement))}"
         )
-        for series in await self._query_series(statement, {}):
+        for series in await self._api.query_series(statement, {}):
             values = series.get("values") or []
             if values:
                 return int(values[0][1])
         return 0
 
     # -- internals -------------------------------------------------------
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            raise InfluxUnavailable("the InfluxDB store is not open")
-        return self._client
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def _unreachable(self, exc: httpx.HTTPError) -> str:
-        url = httpx.URL(self._config.url).copy_with(username=None, password=None)
-        return self._redact(f"InfluxDB at {url} is unreachable: {type(exc).__name__}: {exc}")
-
-    def _qualified(self, source: str) -> str:
-        """A quoted measurement or a ``/regex/``, qualified with the retention policy if set."""
-        rp = self._config.retention_policy
-        if rp is None:
-            return source
-        return f"{escape_identifier(self._config.database)}.{escape_identifier(rp)}.{source}"
-
-    async def _ensure_database(self) -> None:
-        statement = f"CREATE DATABASE {escape_identifier(self._config.database)}"
-        await self._query_series(statement, {})
-
-    async def _post_write(self, body: bytes) -> httpx.Response:
-        params = {"db": self._config.database, "precision": "ns"}
-        if self._config.retention_policy is not None:
-            params["rp"] = self._config.retention_policy
-        try:
-            return await self._http().post(
-                "/write",
-                params=params,
-                content=body,
-                headers={
-                    "Content-Encoding": "gzip",
-                    "Content-Type": "text/plain; charset=utf-8",
-                },
-            )
-        except httpx.HTTPError as exc:
-            raise InfluxUnavailable(self._unreachable(exc)) from None
-
-    def _error_text(self, response: httpx.Response) -> str:
-        try:
-            payload = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            payload = None
-        if isinstance(payload, dict) and isinstance(payload.get("error"), str):
-            text: str = payload["error"]
-        else:
-            text = response.headers.get("X-Influxdb-Error") or response.text[:500]
-        return self._redact(text.strip())
-
-    def _unavailable(self, response: httpx.Response, what: str) -> InfluxUnavailable:
-        retry_after = 1
-        header = response.headers.get("Retry-After", "")
-        if header.isdigit():
-            retry_after = max(1, int(header))
-        if response.status_code in (401, 403):
-            message = f"InfluxDB refused the credentials for {what} ({response.status_code})"
-        else:
-            message = (
-                f"InfluxDB could not {what} ({response.status_code}): {self._error_text(response)}"
-            )
-        return InfluxUnavailable(
-            message, influx_status=response.status_code, retry_after_seconds=retry_after
-        )
 
     async def _raise_for_write(
         self,
@@ -294,9 +206,9 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         sent: list[Event],
     ) -> None:
         status = response.status_code
-        if status >= 500 or status in _RETRYABLE_STATUS or status in (401, 403, 404):
-            raise self._unavailable(response, "write")
-        reason = self._error_text(response)
+        if status >= 500 or status in RETRYABLE_STATUS or status in (401, 403, 404):
+            raise self._api.unavailable(response, "write")
+        reason = self._api.error_text(response)
         match = _DROPPED.search(reason)
         dropped = int(match.group(1)) if match else None
         everything = {e.event_id for e in sent}
@@ -363,38 +275,6 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
                         conflicting.add(event.event_id)
         return conflicting
 
-    async def _query_series(
-        self, statement: str, params: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Run one InfluxQL statement (POST, so any statement may run); its ``series``."""
-        form = {"q": statement, "db": self._config.database, "epoch": "ns"}
-        if params:
-            form["params"] = orjson.dumps(dict(params)).decode("utf-8")
-        try:
-            response = await self._http().post("/query", data=form)
-        except httpx.HTTPError as exc:
-            raise InfluxUnavailable(self._unreachable(exc)) from None
-        status = response.status_code
-        if status >= 500 or status in _RETRYABLE_STATUS or status in (401, 403):
-            raise self._unavailable(response, "run a query")
-        if status != 200:
-            raise InfluxQueryFailed(
-                f"InfluxDB refused a query ({status}): {self._error_text(response)}"
-            )
-        try:
-            payload = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise InfluxUnavailable("InfluxDB answered a query with something not JSON") from None
-        results = payload.get("results") or [{}]
-        result = results[0]
-        error = result.get("error")
-        if error is not None:
-            if str(error).startswith("database not found"):
-                return []  # nothing written yet
-            raise InfluxQueryFailed(f"InfluxDB query failed: {self._redact(str(error))}")
-        series: list[dict[str, Any]] = result.get("series") or []
-        return series
-
     async def _probe_times(
         self, selection: Selection, since_ns: int, until_ns: int, limit: int
     ) -> list[int]:
@@ -408,7 +288,7 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
             f"SELECT {escape_identifier(EVENT_ID_FIELD)} FROM {selection.source}"  # noqa: S608 - quoted identifiers, bound values
             f" WHERE {selection.where} ORDER BY time ASC LIMIT {limit:d}"
         )
-        series = await self._query_series(statement, selection.bind(since_ns, until_ns))
+        series = await self._api.query_series(statement, selection.bind(since_ns, until_ns))
         return sorted(int(row[0]) for s in series for row in s.get("values") or [])
 
     async def _select_window(
@@ -421,7 +301,7 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
     async def _select(self, statement: str, params: Mapping[str, Any]) -> list[Event]:
         """Run a ``SELECT * ... GROUP BY *`` and map every row back to an ``Event``."""
         events: list[Event] = []
-        for series in await self._query_series(statement, params):
+        for series in await self._api.query_series(statement, params):
             measurement = str(series.get("name", ""))
             columns: list[str] = series.get("columns") or []
             tags = {k: v for k, v in (series.get("tags") or {}).items() if v}
@@ -449,9 +329,9 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         cached = self._field_types.get(measurement)
         if cached is not None and all(key in cached for key in needed):
             return cached
-        statement = f"SHOW FIELD KEYS FROM {self._qualified(escape_identifier(measurement))}"
+        statement = f"SHOW FIELD KEYS FROM {self._api.qualified(escape_identifier(measurement))}"
         found: dict[str, set[str]] = {}
-        for series in await self._query_series(statement, {}):
+        for series in await self._api.query_series(statement, {}):
             for key, kind in series.get("values") or []:
                 found.setdefault(str(key), set()).add(str(kind))
         types = {key: frozenset(kinds) for key, kinds in found.items()}
