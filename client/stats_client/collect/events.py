@@ -1,0 +1,146 @@
+"""Poll results as stats-service events, shipped through the SDK's ``Analytics``.
+
+One event per label set and poll: ``event`` is ``collect.<source>.<metric>``,
+the labels are ``tags``, ``value`` is a field and ``time`` is the poll time.
+A delta counter's ``value`` is the increase since the previous poll (with a
+``total`` field, and ``reset: true`` after a counter reset); a summary's or
+histogram's ``value`` is the sum of its observations, with ``count``. A
+window's events carry ``window_since``/``window_until`` and the window start
+as ``time``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+from typing import IO, Any, Protocol
+
+from stats_client.analytics import Analytics
+from stats_client.collect.delta import Delta
+from stats_client.collect.instants import iso
+from stats_client.collect.model import Reading
+
+__all__ = [
+    "AnalyticsSink",
+    "EventSink",
+    "MemorySink",
+    "PrintSink",
+    "delta_events",
+    "reading_events",
+]
+
+Event = dict[str, Any]
+
+
+def _event(
+    source: str, reading: Reading, labels: tuple[str, ...], when: dt.datetime, **fields: Any
+) -> Event:
+    event: Event = {
+        "event": f"collect.{source}.{reading.metric.name}",
+        "uid": "",
+        "time": iso(when),
+    }
+    tags = reading.labels(labels)
+    if tags:
+        event["tags"] = tags
+    event.update(fields)
+    return event
+
+
+def reading_events(source: str, reading: Reading, when: dt.datetime, **extra: Any) -> list[Event]:
+    """Events of a counter, gauge, summary or histogram reading (not a delta counter)."""
+    events = [
+        _event(source, reading, labels, when, value=value, **extra)
+        for labels, value in reading.samples.items()
+    ]
+    events.extend(
+        _event(source, reading, labels, when, value=sum(obs), count=len(obs), **extra)
+        for labels, obs in reading.observations.items()
+    )
+    return events
+
+
+def delta_events(
+    source: str, reading: Reading, deltas: Sequence[Delta], when: dt.datetime
+) -> list[Event]:
+    """Events of a delta counter: one per label set whose total moved."""
+    out = []
+    for delta in deltas:
+        fields: dict[str, Any] = {"value": delta.increase, "total": delta.total}
+        if delta.reset:
+            fields["reset"] = True
+        out.append(_event(source, reading, delta.labels, when, **fields))
+    return out
+
+
+class EventSink(Protocol):
+    """Where events go."""
+
+    def send(self, events: Sequence[Event]) -> None:
+        """Hand the events over (never blocks on the network)."""
+        ...
+
+    def flush(self, timeout_seconds: float) -> bool:
+        """Wait until everything sent so far is delivered; False on timeout."""
+        ...
+
+    def close(self) -> None:
+        """Deliver what is left (bounded) and release resources."""
+        ...
+
+
+class AnalyticsSink:
+    """Ships through an ``Analytics`` instance (its queue, batching and retries)."""
+
+    def __init__(self, analytics: Analytics, *, close_timeout_seconds: float = 5.0) -> None:
+        self.analytics = analytics
+        self._close_timeout = close_timeout_seconds
+
+    def send(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self.analytics.log(event)
+
+    def flush(self, timeout_seconds: float) -> bool:
+        return self.analytics.flush(timeout_seconds)
+
+    def close(self) -> None:
+        self.analytics.close(self._close_timeout)
+
+
+class MemorySink:
+    """Keeps events in a list (tests); ``fail`` makes ``flush`` report a failure."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.fail = False
+
+    def send(self, events: Sequence[Event]) -> None:
+        self.events.extend(events)
+
+    def flush(self, timeout_seconds: float) -> bool:
+        return not self.fail
+
+    def close(self) -> None:
+        return None
+
+
+class PrintSink:
+    """Writes each event as one JSON line (``--dry-run``)."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self._out = out or sys.stdout
+        self.count = 0
+
+    def send(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self._out.write(json.dumps(event, sort_keys=True) + "\n")
+            self.count += 1
+
+    def flush(self, timeout_seconds: float) -> bool:
+        self._out.flush()
+        return True
+
+    def close(self) -> None:
+        return None

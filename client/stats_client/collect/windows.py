@@ -1,0 +1,59 @@
+"""Watermarks of time-window collectors, and the windows still to collect.
+
+A windowed metric is collected for half-open windows ``[since, until)``.
+Its watermark is the ``until`` of the last window shipped successfully; it
+moves only after shipping, so a failure retries the same window later. A
+gap longer than the cap (``max_window_days``, 28 by default) is cut into
+consecutive windows of at most the cap, oldest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+__all__ = ["WindowBook", "split_windows"]
+
+
+def split_windows(
+    since: dt.datetime, until: dt.datetime, cap: dt.timedelta
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """``[since, until)`` as consecutive windows of at most ``cap``; empty when nothing is due."""
+    if cap <= dt.timedelta(0):
+        raise ValueError("the window cap must be positive")
+    windows = []
+    start = since
+    while start < until:
+        end = min(start + cap, until)
+        windows.append((start, end))
+        start = end
+    return windows
+
+
+class WindowBook:
+    """Watermarks per ``(source, metric)``, kept in the runner's state document."""
+
+    def __init__(self, state: dict[str, Any], *, cap: dt.timedelta) -> None:
+        self._state = state
+        self.cap = cap
+        self._lock = threading.Lock()
+
+    def watermark(self, source: str, metric: str) -> dt.datetime | None:
+        """The end of the last shipped window, or None before the first."""
+        with self._lock:
+            text = self._state.get("watermarks", {}).get(source, {}).get(metric)
+        return None if text is None else dt.datetime.fromisoformat(text)
+
+    def due(
+        self, source: str, metric: str, until: dt.datetime, first: dt.timedelta
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
+        """The windows to collect up to ``until``; the first run looks back ``first``."""
+        since = self.watermark(source, metric) or (until - first)
+        return split_windows(since, until, self.cap)
+
+    def advance(self, source: str, metric: str, until: dt.datetime) -> None:
+        """Record that everything before ``until`` was shipped."""
+        with self._lock:
+            marks = self._state.setdefault("watermarks", {}).setdefault(source, {})
+            marks[metric] = until.astimezone(dt.UTC).isoformat()
