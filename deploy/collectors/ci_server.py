@@ -2,7 +2,8 @@
 
 Run it once without sending anything::
 
-    CI_URL=http://ci.internal stats-collect --config deploy/collectors/ci_server.yaml --once --dry-run
+    CI_URL=http://ci.internal stats-collect --once --dry-run \
+        --config deploy/collectors/ci_server.yaml
 
 The CI server answers ``GET /api/summary`` with::
 

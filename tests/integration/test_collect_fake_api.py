@@ -129,10 +129,12 @@ def test_an_unreachable_upstream_is_counted(api):
     assert sample(collector, "collector_errors_total", source="tracker", reason="unreachable") == 1
 
 
+_COMMAND = (sys.executable, "-m", "stats_client.collect.cli")
+
+
 def dry_run(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stats_client.collect.cli", "--config", str(config)]
-        + ["--once", "--dry-run"],
+        [*_COMMAND, "--config", str(config), "--once", "--dry-run"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
