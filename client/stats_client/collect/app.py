@@ -19,7 +19,6 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.exposition import generate_latest
 
-from stats_client.analytics import Analytics
 from stats_client.collect.config import CollectConfig
 from stats_client.collect.delta import DeltaTracker
 from stats_client.collect.events import AnalyticsSink, EventSink
@@ -50,13 +49,12 @@ class Parts:
 
 def analytics_sink(config: CollectConfig) -> AnalyticsSink:
     """Events through the SDK to the configured stats-service."""
-    analytics = Analytics(
+    return AnalyticsSink(
         url=config.events_url,
         access_token=config.events_access_token,
         flush_interval_seconds=0.5,
         shutdown_timeout_seconds=5.0,
     )
-    return AnalyticsSink(analytics)
 
 
 class CollectorApp:

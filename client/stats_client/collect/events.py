@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
@@ -91,16 +93,51 @@ class EventSink(Protocol):
         ...
 
 
-class AnalyticsSink:
-    """Ships through an ``Analytics`` instance (its queue, batching and retries)."""
+class _EventClock:
+    """The SDK's event clock: the poll time while an event is logged, else the wall clock.
 
-    def __init__(self, analytics: Analytics, *, close_timeout_seconds: float = 5.0) -> None:
-        self.analytics = analytics
+    ``Analytics.log`` stamps each event with its ``clock_ns``; setting the
+    moment per thread around the call makes that stamp the poll time.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __call__(self) -> int:
+        moment: int | None = getattr(self._local, "ns", None)
+        return time.time_ns() if moment is None else moment
+
+    def set(self, ns: int | None) -> None:
+        self._local.ns = ns
+
+
+def _iso_to_ns(text: str) -> int:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    whole = int(moment.replace(microsecond=0).timestamp())
+    return whole * 1_000_000_000 + moment.microsecond * 1000
+
+
+class AnalyticsSink:
+    """Ships through the SDK's ``Analytics`` (its queue, batching and retries).
+
+    ``options`` are ``Analytics`` options (``url``, ``access_token``, ...);
+    the sink supplies the clock so each event keeps its poll time.
+    """
+
+    def __init__(self, *, close_timeout_seconds: float = 5.0, **options: Any) -> None:
+        self._clock = _EventClock()
+        self.analytics = Analytics(options, clock_ns=self._clock)
         self._close_timeout = close_timeout_seconds
 
     def send(self, events: Sequence[Event]) -> None:
         for event in events:
-            self.analytics.log(event)
+            data = dict(event)
+            when = data.pop("time", None)
+            self._clock.set(_iso_to_ns(when) if isinstance(when, str) else None)
+            try:
+                self.analytics.log(data)
+            finally:
+                self._clock.set(None)
 
     def flush(self, timeout_seconds: float) -> bool:
         return self.analytics.flush(timeout_seconds)
