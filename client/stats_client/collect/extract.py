@@ -14,10 +14,10 @@ a ``path`` that matches nothing, or a duplicate label set, fails the metric.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from jsonpath_ng import DatumInContext, JSONPath
+from jsonpath_ng import DatumInContext, Fields, JSONPath
 from jsonpath_ng.ext.parser import parse
 
 from stats_client.collect.errors import PollError, Reason
@@ -36,6 +36,13 @@ def compile_path(text: str) -> JSONPath:
         raise ValueError(f"not a JSONPath: {exc}") from None
 
 
+def _plain_key(expr: JSONPath | None) -> str | None:
+    """The field name when ``expr`` is just one plain field (read with a dict lookup)."""
+    if isinstance(expr, Fields) and len(expr.fields) == 1 and expr.fields[0] != "*":
+        return str(expr.fields[0])
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class LabelPath:
     """Where one label's value is: ``up`` enclosing objects above the item, then ``expr``."""
@@ -43,6 +50,10 @@ class LabelPath:
     name: str
     up: int
     expr: JSONPath | None
+    key: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", _plain_key(self.expr))
 
 
 def compile_label_path(name: str, text: str) -> LabelPath:
@@ -63,6 +74,10 @@ class MetricExtraction:
     path: JSONPath
     labels: tuple[LabelPath, ...] = ()
     value: JSONPath | None = None
+    value_key: str | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value_key", _plain_key(self.value))
 
 
 def _enclosing(datum: DatumInContext, up: int) -> DatumInContext | None:
@@ -77,7 +92,12 @@ def _enclosing(datum: DatumInContext, up: int) -> DatumInContext | None:
     return current
 
 
-def _one(expr: JSONPath | None, datum: DatumInContext) -> Any:
+def _one(expr: JSONPath | None, datum: DatumInContext, key: str | None = None) -> Any:
+    if key is not None:
+        value = datum.value
+        if isinstance(value, dict) and key in value:
+            return value[key]
+        raise LookupError
     if expr is None:
         return datum.value
     found = expr.find(datum)
@@ -107,14 +127,14 @@ def _label(label: LabelPath, item: DatumInContext, metric: str) -> str:
     if base is None:
         raise missing
     try:
-        return label_value(_one(label.expr, base), label.name)
+        return label_value(_one(label.expr, base, label.key), label.name)
     except LookupError:
         raise missing from None
 
 
 def _values(spec: MetricExtraction, item: DatumInContext) -> Sequence[float]:
     try:
-        raw = _one(spec.value, item)
+        raw = _one(spec.value, item, spec.value_key)
     except LookupError:
         raise PollError(
             Reason.NO_MATCH, f"{spec.metric.name}: value {spec.value} matched nothing in an item"

@@ -117,7 +117,7 @@ class Runner:
                     deltas = self.deltas.deltas(source.name, reading)
                     events.extend(delta_events(source.name, reading, deltas, when))
                     moved = True
-                else:
+                elif self.sink is not None:
                     events.extend(reading_events(source.name, reading, when))
             if self.sink is not None and events:
                 self.sink.send(events)
