@@ -108,7 +108,7 @@ def _collector(
         snapshot=snapshot,
         self_metrics=SelfMetrics(registry),
         deltas=deltas,
-        windows=WindowBook(deltas.state, cap=dt.timedelta(days=28)),
+        windows=WindowBook(deltas.state, cap=dt.timedelta(days=28), lock=deltas.lock),
         sink=sink,
         rng=random.Random(1),
     )

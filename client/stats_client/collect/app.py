@@ -92,7 +92,11 @@ class CollectorApp:
             snapshot=self.snapshot,
             self_metrics=self.self_metrics,
             deltas=deltas,
-            windows=WindowBook(deltas.state, cap=dt.timedelta(days=config.max_window_days)),
+            windows=WindowBook(
+                deltas.state,
+                cap=dt.timedelta(days=config.max_window_days),
+                lock=deltas.lock,
+            ),
             sink=self.sink,
             max_backoff_seconds=config.max_backoff_seconds,
         )

@@ -37,12 +37,17 @@ class DeltaTracker:
     def __init__(self, store: StateStore, state: dict[str, Any] | None = None) -> None:
         self._store = store
         self._state: dict[str, Any] = state if state is not None else store.load()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def state(self) -> dict[str, Any]:
         """The whole state document (shared with the window book)."""
         return self._state
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Guards the state document; whoever else changes it takes this lock too."""
+        return self._lock
 
     def deltas(self, source: str, reading: Reading) -> list[Delta]:
         """The non-zero increases of ``reading`` (a delta counter); updates the totals."""

@@ -217,7 +217,13 @@ class SourceRegistry:
             return found
         for entry_point in self._entry_points():
             if entry_point.name == name:
-                loaded = entry_point.load()
+                try:
+                    loaded = entry_point.load()
+                except Exception as exc:  # a broken plug-in is a registry problem, not a crash
+                    raise RegistryError(
+                        f"entry point {name!r} ({entry_point.value}) failed to load: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
                 if isinstance(loaded, type) and issubclass(loaded, PythonSource):
                     self.add(name, loaded)
                 with self._lock:

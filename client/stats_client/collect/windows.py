@@ -34,10 +34,12 @@ def split_windows(
 class WindowBook:
     """Watermarks per ``(source, metric)``, kept in the runner's state document."""
 
-    def __init__(self, state: dict[str, Any], *, cap: dt.timedelta) -> None:
+    def __init__(
+        self, state: dict[str, Any], *, cap: dt.timedelta, lock: threading.RLock | None = None
+    ) -> None:
         self._state = state
         self.cap = cap
-        self._lock = threading.Lock()
+        self._lock = lock or threading.RLock()
 
     def watermark(self, source: str, metric: str) -> dt.datetime | None:
         """The end of the last shipped window, or None before the first."""

@@ -102,7 +102,7 @@ def make_harness(
         snapshot=snapshot,
         self_metrics=SelfMetrics(registry),
         deltas=deltas,
-        windows=WindowBook(deltas.state, cap=dt.timedelta(days=max_window_days)),
+        windows=WindowBook(deltas.state, cap=dt.timedelta(days=max_window_days), lock=deltas.lock),
         sink=sink,
         monotonic=clock.monotonic,
         wall=clock.wall,
