@@ -21,6 +21,7 @@ from prometheus_client.exposition import generate_latest
 
 from stats_client.collect.config import CollectConfig
 from stats_client.collect.delta import DeltaTracker
+from stats_client.collect.errors import ConfigError
 from stats_client.collect.events import AnalyticsSink, EventSink
 from stats_client.collect.http import Fetcher, HttpxFetcher
 from stats_client.collect.registry import SourceRegistry
@@ -62,6 +63,11 @@ class CollectorApp:
 
     def __init__(self, config: CollectConfig, parts: Parts | None = None) -> None:
         parts = parts or Parts()
+        if config.events_enabled and parts.sink is None and not config.events_access_token:
+            raise ConfigError(
+                "is required when events are enabled (a token with the write scope)",
+                key="events.access_token",
+            )
         self.config = config
         self._owns_fetcher = parts.fetcher is None
         self.fetcher: Fetcher = parts.fetcher or HttpxFetcher()

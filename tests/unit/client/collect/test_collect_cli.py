@@ -87,3 +87,10 @@ def test_usage_errors(argv, message, capsys):
 def test_an_unreadable_config_is_an_error(tmp_path, capsys):
     assert cli.main(["--config", str(tmp_path / "none.yaml"), "--once"], environ={}) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_events_without_a_token_fail_at_start(tmp_path, capsys):
+    path = write(tmp_path, "events: {enabled: true}\n" + GOOD)
+    assert cli.main(["--config", str(path), "--once"], environ={}) == 2
+    assert "events.access_token: is required when events are enabled" in capsys.readouterr().err
+    assert cli.main(["--config", str(path), "--once", "--no-events"], environ={}) == 1
