@@ -25,12 +25,12 @@ from stats_client.collect.extract import (
     compile_path,
 )
 from stats_client.collect.model import (
-    METRIC_NAME_RE,
     METRIC_TYPES,
     SOURCE_NAME_RE,
     MetricDef,
     MetricType,
     check_label_name,
+    check_metric_name,
 )
 from stats_client.collect.yamldoc import Document, child_key, read_yaml
 
@@ -205,8 +205,8 @@ def _schedule(r: _Reader, obj: Mapping[str, Any], key: str) -> dict[str, Any]:
 def _metric(r: _Reader, obj: Any, key: str) -> MetricExtraction:
     obj = r.mapping(obj, key, _METRIC_KEYS)
     name = r.get(obj, key, "name", "str", _REQUIRED)
-    if not METRIC_NAME_RE.match(name):
-        raise r.doc.error(child_key(key, "name"), "must match [A-Za-z][A-Za-z0-9_]{0,127}")
+    if (problem := check_metric_name(name)) is not None:
+        raise r.doc.error(child_key(key, "name"), problem)
     kind = r.get(obj, key, "type", "str", _REQUIRED)
     if kind not in METRIC_TYPES:
         raise r.doc.error(child_key(key, "type"), f"must be one of {', '.join(METRIC_TYPES)}")

@@ -28,6 +28,7 @@ __all__ = [
     "Reading",
     "ReadingBuilder",
     "check_label_name",
+    "check_metric_name",
     "label_value",
     "reading_from_result",
     "to_number",
@@ -47,6 +48,15 @@ RESERVED_LABELS = frozenset(
     | {"quantile", "source", "uid", "event", "tags"}
 )
 """Names the exposition or the event model already uses."""
+
+
+def check_metric_name(name: object) -> str | None:
+    """Why ``name`` cannot be a metric, or None when it can."""
+    if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
+        return "a metric name must match [A-Za-z][A-Za-z0-9_]{0,127}"
+    if name.startswith("collector_"):
+        return "names starting with collector_ are the runner's own metrics"
+    return None
 
 
 def check_label_name(name: object) -> str | None:

@@ -33,12 +33,12 @@ from typing import Any, ClassVar, TypeVar
 from stats_client.collect.errors import RegistryError
 from stats_client.collect.http import Fetcher, HttpRequest
 from stats_client.collect.model import (
-    METRIC_NAME_RE,
     METRIC_TYPES,
     SOURCE_NAME_RE,
     MetricDef,
     MetricType,
     check_label_name,
+    check_metric_name,
 )
 
 __all__ = [
@@ -80,8 +80,8 @@ def register_metric(
 
     ``type`` defaults to ``counter`` for a delta metric and ``gauge`` otherwise.
     """
-    if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
-        raise RegistryError(f"metric name {name!r} must match [A-Za-z][A-Za-z0-9_]{{0,127}}")
+    if (problem := check_metric_name(name)) is not None:
+        raise RegistryError(f"metric {name!r}: {problem}")
     if type is not None and type not in METRIC_TYPES:
         raise RegistryError(f"metric {name!r}: type must be one of {', '.join(METRIC_TYPES)}")
     for label in labels:

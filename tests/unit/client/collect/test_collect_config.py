@@ -170,6 +170,13 @@ def test_delta_and_buckets_only_where_they_make_sense():
     assert config.sources[0].metrics[0].metric.buckets == (1.0, 2.5)
 
 
+def test_the_runner_s_own_metric_names_are_refused():
+    text = "sources:\n- name: a\n  url: http://x\n  metrics:\n"
+    text += "  - {name: collector_up, type: gauge, path: $.x}\n"
+    with pytest.raises(ConfigError, match="runner's own metrics"):
+        parse(text)
+
+
 def test_a_metric_defined_twice_in_one_source():
     text = (
         "sources:\n- name: a\n  url: http://x\n  metrics:\n"

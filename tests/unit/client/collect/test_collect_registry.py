@@ -143,6 +143,8 @@ def test_malformed_source_classes_are_refused(registry):
         registry.add("empty", Empty)
     with pytest.raises(RegistryError, match="must match"):
         register_metric("bad-name")
+    with pytest.raises(RegistryError, match="runner's own"):
+        register_metric("collector_errors_total")
     with pytest.raises(RegistryError, match="reserved"):
         register_metric("m", labels=("value",))
 
