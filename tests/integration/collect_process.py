@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -116,6 +116,11 @@ class Prometheus:
     def __init__(self, url: str) -> None:
         self.url = url
 
+    def api(self, path: str) -> Any:
+        body = httpx.get(f"{self.url}/api/v1/{path}", timeout=10.0).json()
+        assert body["status"] == "success", body
+        return body["data"]
+
     def query(self, expr: str) -> list[dict[str, Any]]:
         body = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10.0).json()
         assert body["status"] == "success", body
@@ -124,12 +129,15 @@ class Prometheus:
 
 
 @contextmanager
-def running_prometheus(target: str, job: str, tmp_path: Path) -> Iterator[Prometheus]:
+def running_prometheus(
+    target: str, job: str, tmp_path: Path, rule_files: Sequence[Path] = ()
+) -> Iterator[Prometheus]:
     """Prometheus scraping ``target`` every second as ``job``, on a free loopback port."""
     executable = require_prometheus()
     port = free_port()
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
     }
     config_path = tmp_path / "prometheus.yml"

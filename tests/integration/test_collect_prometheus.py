@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from collect_fake_api import FakeApi
@@ -16,6 +17,8 @@ from collect_process import CollectProcess, running_prometheus, wait_for
 from service_process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "collectors" / "collectors.rules.yml"
 
 CONFIG = """\
 prometheus: {{host: 127.0.0.1}}
@@ -58,7 +61,7 @@ def test_prometheus_scrapes_stats_collect(api, tmp_path):
     collector.start()
     try:
         target = f"127.0.0.1:{collector.port}"
-        with running_prometheus(target, "collect", tmp_path) as prometheus:
+        with running_prometheus(target, "collect", tmp_path, [RULES]) as prometheus:
 
             def series(expr: str) -> dict[str, float]:
                 return {
@@ -93,6 +96,20 @@ def test_prometheus_scrapes_stats_collect(api, tmp_path):
             assert errors
             assert float(errors[0]["value"][1]) >= 1
             assert series('tracker_open{job="collect"}') == {"a": 2.0}  # last snapshot kept
+
+            def alert_state() -> set[tuple[str, str]]:
+                return {
+                    (a["labels"]["alertname"], a["state"])
+                    for a in prometheus.api("alerts")["alerts"]
+                }
+
+            wait_for(
+                "the failing-source alert pending",
+                lambda: ("CollectorSourceFailing", "pending") in alert_state(),
+            )
+            rules = [r for g in prometheus.api("rules")["groups"] for r in g["rules"]]
+            assert {r["name"] for r in rules} == {"CollectorSourceFailing", "CollectorSourceStale"}
+            assert all(r["health"] == "ok" for r in rules), rules
     finally:
         code = collector.stop()
     assert code == 0, collector.log_tail()
