@@ -84,6 +84,8 @@ class PythonSourceConfig(_Schedule):
     """Module or ``.py`` file (relative to the config file) imported to register it."""
     options: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """Passed to the source class as ``options``; ``${NAME}`` in strings is expanded."""
+    interval_given: bool = False
+    """False: the file left ``interval_seconds`` out, so the class's own default applies."""
 
 
 SourceConfig = HttpSourceConfig | PythonSourceConfig
@@ -316,6 +318,7 @@ def _python_source(r: _Reader, obj: Mapping[str, Any], key: str) -> PythonSource
         collector=r.get(obj, key, "collector", "str", schedule["name"]),
         module=r.get(obj, key, "python", "str", None),
         options=_expand_options(r, options, child_key(key, "options")),
+        interval_given="interval_seconds" in obj,
     )
 
 

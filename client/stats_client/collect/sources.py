@@ -195,17 +195,18 @@ def _python_source(
     fetcher: Fetcher,
     registry: SourceRegistry,
 ) -> PythonSourceRunner:
-    key = f"sources[{index}]" if index >= 0 else config.name
+    key = f"sources[{index}]" if index >= 0 else ""
     if config.module:
         _import_module(config.module, base_dir, f"{key}.python")
     try:
         cls = registry.get(config.collector)
     except RegistryError as exc:
-        raise ConfigError(exc.message, key=f"{key}.collector") from None
+        raise ConfigError(
+            exc.message, key=f"{key}.collector" if key else f"-s {config.name}"
+        ) from None
     instance = cls(options=config.options, fetcher=fetcher, timeout_seconds=config.timeout_seconds)
-    return PythonSourceRunner(
-        config.name, instance, interval=config.interval_seconds, jitter=config.jitter_ratio
-    )
+    interval = config.interval_seconds if config.interval_given else cls.interval_seconds
+    return PythonSourceRunner(config.name, instance, interval=interval, jitter=config.jitter_ratio)
 
 
 def build_sources(
@@ -230,13 +231,7 @@ def build_sources(
             sources.append(HttpSource(source_config, fetcher))
             continue
         if source_config is None:
-            try:
-                cls = registry.get(name)
-            except RegistryError as exc:
-                raise ConfigError(exc.message, key=f"-s {name}") from None
-            source_config = PythonSourceConfig(
-                name=name, collector=name, interval_seconds=cls.interval_seconds
-            )
+            source_config = PythonSourceConfig(name=name, collector=name)
         sources.append(_python_source(source_config, index, config.base_dir, fetcher, registry))
     owners: dict[str, str] = {}
     for source in sources:

@@ -69,6 +69,14 @@ def test_selection_picks_configured_sources_and_registered_ones(registry):
     )
     assert [s.name for s in chosen] == ["billing", "audit-test"]
     assert chosen[1].interval_seconds == 60.0  # the class default, no config entry
+    text = YAML.replace("    interval_seconds: 30\n", "")
+    (billing,) = build_sources(
+        parse_config(text, environ={}),
+        fetcher=MemoryFetcher(),
+        selected=["billing"],
+        registry=registry,
+    )
+    assert billing.interval_seconds == 300.0  # the file says nothing: the class decides
     with pytest.raises(ConfigError, match="no Python source named 'splunk'"):
         build_sources(config, fetcher=MemoryFetcher(), selected=["splunk"], registry=registry)
 
