@@ -5,13 +5,15 @@ the labels are ``tags``, ``value`` is a field and ``time`` is the poll time.
 A delta counter's ``value`` is the increase since the previous poll (with a
 ``total`` field, and ``reset: true`` after a counter reset); a summary's or
 histogram's ``value`` is the sum of its observations, with ``count``. A
-window's events carry ``window_since``/``window_until`` and the window start
-as ``time``.
+window's events carry ``window_since``/``window_until``, the window start
+as ``time`` and an ``event_id`` derived from the window, so shipping the
+same window twice stores it once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sys
 import threading
@@ -19,6 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any, Protocol
 
+from stats_client._wire import new_event_id
 from stats_client.analytics import Analytics
 from stats_client.collect.delta import Delta
 from stats_client.collect.instants import iso
@@ -31,6 +34,8 @@ __all__ = [
     "PrintSink",
     "delta_events",
     "reading_events",
+    "window_event_id",
+    "window_events",
 ]
 
 Event = dict[str, Any]
@@ -64,6 +69,27 @@ def reading_events(source: str, reading: Reading, when: dt.datetime, **extra: An
     return events
 
 
+def window_event_id(
+    source: str, metric: str, labels: dict[str, str], since: str, until: str
+) -> str:
+    """The same id for the same window's same label set, every time it is shipped."""
+    key = json.dumps([source, metric, sorted(labels.items()), since, until])
+    return "collect_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def window_events(
+    source: str, reading: Reading, since: dt.datetime, until: dt.datetime
+) -> list[Event]:
+    """Events of one window: stamped with its start, carrying its bounds and a stable id."""
+    bounds = {"window_since": iso(since), "window_until": iso(until)}
+    events = reading_events(source, reading, since, **bounds)
+    for event in events:
+        event["event_id"] = window_event_id(
+            source, reading.metric.name, event.get("tags", {}), *bounds.values()
+        )
+    return events
+
+
 def delta_events(
     source: str, reading: Reading, deltas: Sequence[Delta], when: dt.datetime
 ) -> list[Event]:
@@ -93,22 +119,28 @@ class EventSink(Protocol):
         ...
 
 
-class _EventClock:
-    """The SDK's event clock: the poll time while an event is logged, else the wall clock.
+class _Stamps:
+    """The SDK's clock and id factory: this event's poll time and id while it is logged.
 
-    ``Analytics.log`` stamps each event with its ``clock_ns``; setting the
-    moment per thread around the call makes that stamp the poll time.
+    ``Analytics.log`` stamps each event with its ``clock_ns`` and
+    ``id_factory``; setting both per thread around the call makes the stamps
+    the poll time and (for windows) the stable id; otherwise the SDK's own.
     """
 
     def __init__(self) -> None:
         self._local = threading.local()
 
-    def __call__(self) -> int:
+    def clock_ns(self) -> int:
         moment: int | None = getattr(self._local, "ns", None)
         return time.time_ns() if moment is None else moment
 
-    def set(self, ns: int | None) -> None:
+    def event_id(self) -> str:
+        fixed: str | None = getattr(self._local, "event_id", None)
+        return new_event_id() if fixed is None else fixed
+
+    def set(self, ns: int | None, event_id: str | None) -> None:
         self._local.ns = ns
+        self._local.event_id = event_id
 
 
 def _iso_to_ns(text: str) -> int:
@@ -125,19 +157,25 @@ class AnalyticsSink:
     """
 
     def __init__(self, *, close_timeout_seconds: float = 5.0, **options: Any) -> None:
-        self._clock = _EventClock()
-        self.analytics = Analytics(options, clock_ns=self._clock)
+        self._stamps = _Stamps()
+        self.analytics = Analytics(
+            options, clock_ns=self._stamps.clock_ns, id_factory=self._stamps.event_id
+        )
         self._close_timeout = close_timeout_seconds
 
     def send(self, events: Sequence[Event]) -> None:
         for event in events:
             data = dict(event)
             when = data.pop("time", None)
-            self._clock.set(_iso_to_ns(when) if isinstance(when, str) else None)
+            event_id = data.pop("event_id", None)
+            self._stamps.set(
+                _iso_to_ns(when) if isinstance(when, str) else None,
+                event_id if isinstance(event_id, str) else None,
+            )
             try:
                 self.analytics.log(data)
             finally:
-                self._clock.set(None)
+                self._stamps.set(None, None)
 
     def flush(self, timeout_seconds: float) -> bool:
         return self.analytics.flush(timeout_seconds)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from stats_client.collect import instants
 from stats_client.collect.delta import DeltaTracker
 from stats_client.collect.errors import PollError, Reason
-from stats_client.collect.events import EventSink, delta_events, reading_events
+from stats_client.collect.events import EventSink, delta_events, reading_events, window_events
 from stats_client.collect.model import MetricDef
 from stats_client.collect.selfmetrics import SelfMetrics
 from stats_client.collect.snapshot import SnapshotStore
@@ -146,15 +146,10 @@ class Runner:
                 return [exc]
             self.snapshot.update(source.name, [reading])
             if self.sink is not None:
-                events = reading_events(
-                    source.name,
-                    reading,
-                    since,
-                    window_since=instants.iso(since),
-                    window_until=instants.iso(end),
-                )
-                self.sink.send(events)
+                self.sink.send(window_events(source.name, reading, since, end))
                 if not self.sink.flush(self._ship_timeout):
+                    self.windows.hold(source.name, metric.name, end)
+                    self.deltas.commit()
                     return [
                         PollError(
                             Reason.SHIP_FAILED,

@@ -2,9 +2,12 @@
 
 A windowed metric is collected for half-open windows ``[since, until)``.
 Its watermark is the ``until`` of the last window shipped successfully; it
-moves only after shipping, so a failure retries the same window later. A
-gap longer than the cap (``max_window_days``, 28 by default) is cut into
-consecutive windows of at most the cap, oldest first.
+moves only after shipping. A window whose shipping failed is *held*: the
+next try collects exactly the same window again (its events carry the same
+ids, so the service keeps one copy even if the first try got through after
+all), then what came after. A gap longer than the cap (``max_window_days``,
+28 by default) is cut into consecutive windows of at most the cap, oldest
+first.
 """
 
 from __future__ import annotations
@@ -52,10 +55,26 @@ class WindowBook:
     ) -> list[tuple[dt.datetime, dt.datetime]]:
         """The windows to collect up to ``until``; the first run looks back ``first``."""
         since = self.watermark(source, metric) or (until - first)
-        return split_windows(since, until, self.cap)
+        with self._lock:
+            held = self._state.get("held_windows", {}).get(source, {}).get(metric)
+        held_until = None if held is None else dt.datetime.fromisoformat(held)
+        if held_until is None or not since < held_until <= until:
+            return split_windows(since, until, self.cap)
+        return split_windows(since, held_until, self.cap) + split_windows(
+            held_until, until, self.cap
+        )
+
+    def hold(self, source: str, metric: str, until: dt.datetime) -> None:
+        """Remember that the window ending at ``until`` failed to ship: retry it as it was."""
+        with self._lock:
+            held = self._state.setdefault("held_windows", {}).setdefault(source, {})
+            held[metric] = until.astimezone(dt.UTC).isoformat()
 
     def advance(self, source: str, metric: str, until: dt.datetime) -> None:
         """Record that everything before ``until`` was shipped."""
         with self._lock:
             marks = self._state.setdefault("watermarks", {}).setdefault(source, {})
             marks[metric] = until.astimezone(dt.UTC).isoformat()
+            held = self._state.get("held_windows", {}).get(source, {})
+            if metric in held and dt.datetime.fromisoformat(held[metric]) <= until:
+                del held[metric]

@@ -10,7 +10,7 @@ import threading
 from stats_client import MemoryTransport
 from stats_client.collect import AnalyticsSink, PrintSink
 from stats_client.collect.delta import Delta
-from stats_client.collect.events import delta_events, reading_events
+from stats_client.collect.events import delta_events, reading_events, window_events
 from stats_client.collect.model import MetricDef, Reading
 
 WHEN = dt.datetime(2026, 3, 1, 12, 0, 5, 250_000, tzinfo=dt.UTC)
@@ -93,3 +93,24 @@ def test_print_sink_writes_json_lines():
     sink.send(reading_events("src", Reading(GAUGE, samples={("a", "prd"): 1.0}), WHEN))
     assert json.loads(out.getvalue())["event"] == "collect.src.open_incidents"
     assert sink.count == 1
+
+
+def test_a_window_shipped_twice_is_stored_once():
+    transport = MemoryTransport()
+    sink = AnalyticsSink(transport=transport)
+    reading = Reading(GAUGE, samples={("a", "prd"): 2.0, ("b", "prd"): 1.0})
+    until = WHEN + dt.timedelta(hours=1)
+    first = window_events("src", reading, WHEN, until)
+    again = window_events("src", reading, WHEN, until)
+    assert [e["event_id"] for e in first] == [e["event_id"] for e in again]
+    assert len({e["event_id"] for e in first}) == 2
+    later = window_events("src", reading, until, until + dt.timedelta(hours=1))
+    assert not {e["event_id"] for e in later} & {e["event_id"] for e in first}
+    sink.send(first)
+    sink.send(again)
+    sink.send(reading_events("src", reading, WHEN))  # plain events get fresh ids
+    assert sink.flush(5.0)
+    sink.close()
+    stored = transport.events
+    assert len(stored) == 4
+    assert {e["event_id"] for e in stored} >= {e["event_id"] for e in first}

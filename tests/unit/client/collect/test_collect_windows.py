@@ -87,13 +87,19 @@ def test_the_watermark_moves_only_after_the_window_was_shipped():
     (outcome,) = harness.runner.poll_all()
     assert [e.reason.value for e in outcome.errors] == ["ship_failed"]
     assert state.state["watermarks"]["ci"]["jobs_finished"] == first_mark
+    failed_window = jobs.calls[1]
+    failed_ids = [e["event_id"] for e in harness.sink.events[1:]]
     harness.sink.fail = False
     harness.clock.advance(600)
     harness.runner.poll_all()
-    retried = jobs.calls[-1]
-    assert retried[0] == jobs.calls[1][0]  # the failed window is collected again, wider
-    assert retried[1] - retried[0] == dt.timedelta(minutes=70)
-    assert state.state["watermarks"]["ci"]["jobs_finished"] != first_mark
+    assert jobs.calls[2] == failed_window  # the failed window again, exactly as it was
+    assert jobs.calls[3] == (failed_window[1], failed_window[1] + dt.timedelta(minutes=10))
+    retried_ids = [
+        e["event_id"] for e in harness.sink.events if e["window_since"] == "2026-03-01T12:00:00Z"
+    ]
+    assert retried_ids == failed_ids * 2  # same ids: the service keeps one copy
+    assert state.state["watermarks"]["ci"]["jobs_finished"] == "2026-03-01T13:10:00+00:00"
+    assert state.state["held_windows"]["ci"] == {}
 
 
 def test_a_failing_window_collector_is_counted_and_keeps_its_watermark():
