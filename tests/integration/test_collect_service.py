@@ -7,6 +7,7 @@ the service's ``GET /log/events`` and ``GET /log/event/{id}``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import textwrap
 from collections.abc import Iterator
@@ -17,6 +18,10 @@ import pytest
 from collect_fake_api import FakeApi
 from collect_process import CollectProcess, wait_for
 from service_process import LiveService, free_port
+
+from stats_client.collect import AnalyticsSink
+from stats_client.collect.events import window_events
+from stats_client.collect.model import MetricDef, Reading
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -145,3 +150,21 @@ def test_a_killed_and_restarted_collector_neither_spikes_nor_double_counts(
     assert sorted(shipped) == sorted([("a", 30.0), ("a", 15.0), ("b", 2.0), ("a", 4.0)])
     reset = [e for e in stored(live_service, f"collect.{source}.incidents") if e.get("reset")]
     assert [(e["team"], e["value"], e["total"]) for e in reset] == [("a", 4.0, 4.0)]
+
+
+def test_a_window_shipped_twice_is_stored_once_by_the_service(live_service):
+    sink = AnalyticsSink(url=live_service.url, access_token=live_service.writer)
+    metric = MetricDef("jobs_finished", "gauge", "h", ("kind",))
+    reading = Reading(metric, samples={("build",): 4.0, ("deploy",): 1.0})
+    since = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    until = since + dt.timedelta(days=1)
+    try:
+        for _ in range(2):  # e.g. the first try's flush timed out, but it got through
+            sink.send(window_events("svc-window", reading, since, until))
+            assert sink.flush(10.0)
+    finally:
+        sink.close()
+    found = stored(live_service, "collect.svc-window.jobs_finished")
+    assert sorted((e["kind"], e["value"]) for e in found) == [("build", 4.0), ("deploy", 1.0)]
+    assert {e["time"][:19] for e in found} == {"2026-02-01T00:00:00"}
+    assert {e["window_until"] for e in found} == {"2026-02-02T00:00:00Z"}
