@@ -165,6 +165,8 @@ def test_the_yaml_example_dry_runs_against_the_fake_api(api):
             "resolve_minutes": [{"team": "payments", "minutes": 12.5}],
         },
     )
+    state_file = DEPLOY / "var" / "collect-state.json"
+    state_before = state_file.read_bytes() if state_file.exists() else None
     done = dry_run(DEPLOY / "incidents.yaml", {"TRACKER_URL": api.url(""), "TRACKER_TOKEN": "t0k"})
     assert done.returncode == 0, done.stderr
     text, events = split_output(done.stdout)
@@ -178,7 +180,8 @@ def test_the_yaml_example_dry_runs_against_the_fake_api(api):
     }
     assert api.headers[-1]["Authorization"] == "Bearer t0k"
     assert "t0k" not in done.stdout + done.stderr
-    assert not (DEPLOY / "var").exists()  # a dry run saves no state
+    after = state_file.read_bytes() if state_file.exists() else None
+    assert after == state_before  # a dry run saves no state
 
 
 def test_the_python_example_dry_runs_against_the_fake_api(api):
