@@ -2,9 +2,10 @@
 
 ``python -m benchmarks`` runs, in order: the single-event comparison (with
 the sustained RSS run), the client SDK, the batch-ingest comparison (from
-``benchmarks.ingest_vs_raw_write``) and a py-spy profile of the single-event
-hot path. It writes ``latest.json``, ``latest.rst`` (table) and
-``latest.png`` (chart) to the results directory, and exits 1 when a required
+``benchmarks.ingest_vs_raw_write``), a py-spy profile of the single-event
+hot path and the collectors (``benchmarks.collect``). It writes
+``latest.json``, ``latest.rst`` (table) and ``latest.png`` (chart) to the
+results directory, and exits 1 when a required
 figure is missing or a correctness check failed. Durations come from flags,
 which default to ``BENCH_*`` environment variables (see ``--help``).
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.client_sdk import ClientConfig, run_client
+from benchmarks.collect import CollectBenchConfig, run_collect
 from benchmarks.hotpath_profile import ProfileConfig, find_py_spy, run_profile
 from benchmarks.loadgen import WrkLoad, wrk_version
 from benchmarks.report import (
@@ -45,7 +47,7 @@ from benchmarks.single_event import SingleEventConfig, run_single_event
 
 __all__ = ["SECTIONS", "RunnerConfig", "main", "parse_config", "run_batch"]
 
-SECTIONS = ("single", "client", "batch", "profile")
+SECTIONS = ("single", "client", "batch", "profile", "collect")
 """What the runner can run; ``--only`` picks some."""
 
 _DEFAULT_BATCH_ENTRY = "benchmarks.ingest_vs_raw_write:run"
@@ -438,7 +440,7 @@ def _checks(doc: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"client: {client.get('stored_events')} stored of {client.get('expected_events')}"
         )
-    for section in ("single_event", "batch_ingest", "client", "service"):
+    for section in ("single_event", "batch_ingest", "client", "service", "collect"):
         failure = doc.get(section, {}).get("failed")
         if failure:
             problems.append(f"{section} failed: {failure}")
@@ -523,10 +525,18 @@ def run(config: RunnerConfig, work_dir: Path, log: Callable[[str], None]) -> dic
             }
         doc["profile"] = found
 
+    def collect() -> None:
+        try:
+            doc["collect"] = run_collect(CollectBenchConfig(), log)
+        except Exception as exc:
+            log(f"  failed: {exc}")
+            doc["collect"] = {"failed": str(exc)}
+
     section("single", "single event: stats-service vs bare FastAPI", single)
     section("client", "client SDK: log() cost and delivered rate", client)
     section("batch", "batch ingest: /log/events until queryable vs raw /write", batch)
     section("profile", "profile of the single-event hot path (py-spy)", profile)
+    section("collect", "collectors: poll and /metrics vs plain prometheus_client", collect)
     doc["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return doc
 

@@ -541,6 +541,13 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("client.delivered_events_per_s", "client: delivered and stored, events/s"),
     ("service.max_rss_mb", "service: max RSS under sustained load, MiB"),
     ("service.rss_growth_mb", "service: RSS growth, first vs last window, MiB"),
+    ("collect.poll_ms_per_1000_series", "collect: poll and publish per 1,000 series, ms"),
+    ("collect.poll_snapshot_only_ms_per_1000_series", "collect: the same, events off, ms"),
+    ("collect.baseline_poll_ms_per_1000_series", "collect: plain prometheus_client set(), ms"),
+    ("collect.poll_ratio", "collect: poll ratio"),
+    ("collect.scrape_ms_p50", "collect: /metrics with 10,000 series p50, ms"),
+    ("collect.baseline_scrape_ms_p50", "collect: plain registry /metrics p50, ms"),
+    ("collect.scrape_ratio", "collect: scrape ratio"),
 )
 
 
