@@ -52,6 +52,8 @@ MAX_DEPTH = 8
 _EVENT_KEYS = frozenset({"event", "uid", "tags"})
 _POINT_KEYS = frozenset({"measurement", "tags", "fields", "time"})
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 _NS_PER_SECOND = 1_000_000_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -146,6 +148,16 @@ def _check_nested(value: Mapping[Any, Any], prefix: str, depth: int) -> None:
             )
         if isinstance(inner, Mapping):
             _check_nested(inner, key, depth + 1)
+        elif type(inner) is int:
+            _check_int(key, inner)
+
+
+def _check_int(key: str, value: int) -> None:
+    """The service stores signed 64-bit integers only; it refuses others by key."""
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise InvalidEventError(
+            f"{key!r} holds an integer outside the signed 64-bit range", key=key
+        )
 
 
 class EventEncoder:
@@ -228,7 +240,10 @@ class EventEncoder:
             if key in _EVENT_KEYS:
                 continue
             check_key(key)
-            if type(value) not in _SCALAR_TYPES and isinstance(value, Mapping):
+            kind = type(value)
+            if kind is int:
+                _check_int(key, value)
+            elif kind not in _SCALAR_TYPES and isinstance(value, Mapping):
                 _check_nested(value, key, 1)
             obj[key] = value
         return self._finish(event_id, obj)
@@ -253,7 +268,10 @@ class EventEncoder:
             raise InvalidEventError("'fields' must be a non-empty mapping", key="fields")
         for key, value in fields.items():
             check_key(key, what="field key")
-            if type(value) not in _SCALAR_TYPES and isinstance(value, Mapping):
+            kind = type(value)
+            if kind is int:
+                _check_int(key, value)
+            elif kind not in _SCALAR_TYPES and isinstance(value, Mapping):
                 _check_nested(value, key, 1)
         event_id = self._id_factory()
         obj: dict[str, Any] = {"measurement": measurement}

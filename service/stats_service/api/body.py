@@ -7,6 +7,9 @@ bounded steps so a small bomb cannot grow past ``max_decompressed_bytes``.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,6 +34,14 @@ __all__ = [
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonlines"})
 _INFLATE_STEP = 1 << 16
+# orjson keeps an integer exact only within [-2**63, 2**64); beyond that it
+# gives a float, silently rounded. Every such integer has at least 19 digits.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# Longer integers are out of every range the event model accepts; they decode
+# as this bound (with their sign) to spare int() its quadratic cost and limit.
+_MAX_INT_DIGITS = 100
+_HUGE: int = 10**_MAX_INT_DIGITS
+_INFINITY = "number is infinity"  # how orjson refuses a number past the double range
 
 
 def media_type(request: Request) -> str:
@@ -158,7 +169,7 @@ def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise BadRequest("body is empty; a JSON document is required")
     try:
-        return orjson.loads(body)
+        return _loads_exact(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
 
@@ -172,7 +183,7 @@ def decode_ndjson(body: bytes) -> tuple[list[Any], dict[int, str]]:
         if not line.strip():
             continue
         try:
-            items.append(orjson.loads(line))
+            items.append(_loads_exact(line))
         except orjson.JSONDecodeError as exc:
             items.append(None)
             errors[index] = f"line is not valid JSON: {exc}"
@@ -180,3 +191,49 @@ def decode_ndjson(body: bytes) -> tuple[list[Any], dict[int, str]]:
     if not items:
         raise BadRequest("body holds no JSON lines")
     return items, errors
+
+
+def _loads_exact(data: bytes) -> Any:
+    """One JSON document with every integer exact, however large.
+
+    orjson decides validity (syntax, UTF-8, surrogates, NaN) and decodes almost
+    every body. Only when the text holds a run of 19 or more digits, which an
+    integer orjson would round (or refuse, past 1e308) must have, is it decoded
+    again by the standard library, whose integers are exact: the event model
+    then refuses any outside signed 64-bit by key instead of storing a
+    rounded float.
+    """
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not str(exc).startswith(_INFINITY) or _LONG_DIGITS.search(data) is None:
+            raise
+    else:
+        if _LONG_DIGITS.search(data) is None:
+            return value
+    try:
+        return json.loads(
+            data.decode("utf-8"),
+            parse_int=_exact_int,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except (ValueError, RecursionError) as exc:
+        raise orjson.JSONDecodeError(str(exc), "", 0) from None
+
+
+def _exact_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        return -_HUGE if text.startswith("-") else _HUGE
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{_INFINITY} when parsed as double: {text[:20]}")
+    return value

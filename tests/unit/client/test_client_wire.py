@@ -340,3 +340,32 @@ def test_large_batch_is_gzipped_deterministically():
 def test_gzip_threshold(threshold, expected):
     _, gzipped = encode_batch(items(3), gzip_min_bytes=threshold, gzip_level=1)
     assert gzipped is expected
+
+
+OUT_OF_INT64 = [2**63, 2**64, 123456789012345678901234567890, -(2**63) - 1]
+
+
+@pytest.mark.parametrize("value", OUT_OF_INT64, ids=["2**63", "2**64", "30-digits", "-2**63-1"])
+@pytest.mark.parametrize(
+    ("build", "key"),
+    [
+        (lambda v: ("event", {"event": "e", "uid": "u", "big": v}), "big"),
+        (lambda v: ("event", {"event": "e", "uid": "u", "a": {"b": v}}), "a_b"),
+        (lambda v: ("point", {"measurement": "m", "fields": {"big": v}}), "big"),
+        (lambda v: ("point", {"measurement": "m", "fields": {"a": {"b": v}}}), "a_b"),
+    ],
+    ids=["event", "nested", "point", "point-nested"],
+)
+def test_integers_outside_int64_are_invalid_naming_the_key(value, build, key):
+    method, data = build(value)
+    with pytest.raises(InvalidEventError, match="signed 64-bit") as raised:
+        getattr(make_encoder(), method)(data)
+    assert raised.value.key == key
+
+
+@pytest.mark.parametrize(
+    "value", [2**63 - 1, -(2**63), 0, True], ids=["max", "min", "zero", "bool"]
+)
+def test_integers_inside_int64_pass(value):
+    item = make_encoder().event({"event": "e", "uid": "u", "n": value, "a": {"b": value}})
+    assert json.loads(item.body)["n"] == value
