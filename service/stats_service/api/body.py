@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -36,7 +35,10 @@ NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "applica
 _INFLATE_STEP = 1 << 16
 # orjson keeps an integer exact only within [-2**63, 2**64); beyond that it
 # gives a float, silently rounded. Every such integer has at least 19 digits.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# Found by mapping every digit to "0" and all else to " " (a C-speed pass, far
+# cheaper than a regular expression over a large batch).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGITS = b"0" * 19
 # Longer integers are out of every range the event model accepts; they decode
 # as this bound (with their sign) to spare int() its quadratic cost and limit.
 _MAX_INT_DIGITS = 100
@@ -206,10 +208,10 @@ def _loads_exact(data: bytes) -> Any:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if not str(exc).startswith(_INFINITY) or _LONG_DIGITS.search(data) is None:
+        if not str(exc).startswith(_INFINITY) or not _has_long_digits(data):
             raise
     else:
-        if _LONG_DIGITS.search(data) is None:
+        if not _has_long_digits(data):
             return value
     try:
         return json.loads(
@@ -220,6 +222,10 @@ def _loads_exact(data: bytes) -> Any:
         )
     except (ValueError, RecursionError) as exc:
         raise orjson.JSONDecodeError(str(exc), "", 0) from None
+
+
+def _has_long_digits(data: bytes) -> bool:
+    return _LONG_DIGITS in data.translate(_DIGITS_ONLY)
 
 
 def _exact_int(text: str) -> int:
