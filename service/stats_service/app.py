@@ -121,6 +121,7 @@ def create_app(
     app.include_router(ping.router)
     app.include_router(health.router)
     app.include_router(events.router)
+    events.document_page_size(app, settings.max_page_size)
     app.add_middleware(TrailingSlashMiddleware)
     # Last, so that it wraps every other middleware.
     observability = install_observability(
