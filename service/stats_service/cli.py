@@ -183,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs the server
 
+    from stats_service.api.protocols import JsonErrorsProtocol  # noqa: PLC0415
     from stats_service.app import create_app  # noqa: PLC0415
     from stats_service.observability import configure_logging  # noqa: PLC0415
 
@@ -200,6 +201,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,  # configure_logging above owns the log format
         access_log=False,  # the request middleware writes the access line
         server_header=False,
+        http=JsonErrorsProtocol,  # malformed HTTP gets the JSON error body too
     )
     return 0
 
