@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from stats_client._ids import new_event_id
 from stats_client.exceptions import InvalidEventError
 
 __all__ = [
@@ -69,19 +69,6 @@ class WireItem(NamedTuple):
 
     event_id: str
     body: bytes
-
-
-def new_event_id() -> str:
-    """A fresh ``entry_<32 lowercase hex>`` id: a version 7 UUID (fork-safe).
-
-    The Unix time in milliseconds, then 74 random bits (RFC 9562): ids made
-    later sort later, so the service appends them to its ``event_id`` index
-    instead of scattering them over it.
-    """
-    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return "entry_" + raw.hex()
 
 
 def format_time_ns(ns: int) -> str:
