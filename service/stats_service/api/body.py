@@ -33,6 +33,8 @@ __all__ = [
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonlines"})
 _INFLATE_STEP = 1 << 16
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_GZIP_MEMBERS = 1024  # each costs a fresh inflater: many empty ones would burn CPU
 # orjson keeps an integer exact only within [-2**63, 2**64); beyond that it
 # gives a float, silently rounded. Every such integer has at least 19 digits.
 # Found by mapping every digit to "0" and all else to " " (a C-speed pass, far
@@ -144,26 +146,39 @@ def finish_body(
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes.
+
+    ``data`` must be one or more whole gzip members (RFC 1952 allows several,
+    read one after the other) and nothing else: bytes after the last member
+    are a bad body, never ignored.
+    """
     out: list[bytes] = []
     produced = 0
     pending = data
     try:
-        while True:
-            piece = inflater.decompress(pending, _INFLATE_STEP)
-            produced += len(piece)
-            if produced > limit:
-                raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
-            out.append(piece)
-            pending = inflater.unconsumed_tail
-            if inflater.eof or (not pending and not piece):
-                break
+        for _ in range(_MAX_GZIP_MEMBERS):
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while True:
+                piece = inflater.decompress(pending, _INFLATE_STEP)
+                produced += len(piece)
+                if produced > limit:
+                    raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
+                out.append(piece)
+                pending = inflater.unconsumed_tail
+                if inflater.eof or (not pending and not piece):
+                    break
+            if not inflater.eof:
+                raise BadRequest("gzip body is truncated")
+            pending = inflater.unused_data
+            if not pending:
+                return b"".join(out)
+            if not pending.startswith(_GZIP_MAGIC):
+                raise BadRequest(
+                    f"gzip body has {len(pending)} bytes after its end that are not gzip"
+                )
     except zlib.error:
         raise BadRequest("body is not valid gzip") from None
-    if not inflater.eof:
-        raise BadRequest("gzip body is truncated")
-    return b"".join(out)
+    raise BadRequest(f"gzip body has more than {_MAX_GZIP_MEMBERS} members")
 
 
 def decode_json(body: bytes) -> Any:
