@@ -53,6 +53,7 @@ _EVENT_KEYS = frozenset({"event", "uid", "tags"})
 _POINT_KEYS = frozenset({"measurement", "tags", "fields", "time"})
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 _INT64_MIN = -(2**63)
+_MAX_TIME_NS = 2**63 - 1  # exclusive, as the service's bound
 _INT64_MAX = 2**63 - 1
 _NS_PER_SECOND = 1_000_000_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -277,12 +278,21 @@ def _point_time_ns(value: object, clock_ns: Callable[[], int]) -> int:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise InvalidEventError("a point's datetime 'time' must be timezone-aware", key="time")
-        return (value - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+        return _storable_ns((value - _EPOCH) // dt.timedelta(microseconds=1) * 1000)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
+        return _storable_ns(value)
     raise InvalidEventError(
         "a point's 'time' must be an aware datetime or int nanoseconds since the epoch", key="time"
     )
+
+
+def _storable_ns(ns: int) -> int:
+    """``ns`` when the service can store it: from 1970 to 2262 (``[0, 2**63 - 1)`` ns)."""
+    if not 0 <= ns < _MAX_TIME_NS:
+        raise InvalidEventError(
+            "a point's 'time' must lie between 1970 and 2262 (under 2**63 - 1 ns)", key="time"
+        )
+    return ns
 
 
 def encode_batch(

@@ -369,3 +369,20 @@ def test_integers_outside_int64_are_invalid_naming_the_key(value, build, key):
 def test_integers_inside_int64_pass(value):
     item = make_encoder().event({"event": "e", "uid": "u", "n": value, "a": {"b": value}})
     assert json.loads(item.body)["n"] == value
+
+
+@pytest.mark.parametrize(
+    "when",
+    [2**63 - 1, 2**63, 2**64, 10**30, dt.datetime(2300, 1, 1, tzinfo=dt.UTC)],
+    ids=["int64-max", "2**63", "2**64", "10**30", "year-2300"],
+)
+def test_point_times_past_what_the_service_stores_are_invalid(when):
+    # The service stores times in [0, 2**63 - 1) ns, i.e. up to the year 2262.
+    with pytest.raises(InvalidEventError, match="time") as raised:
+        make_encoder().point({"measurement": "m", "fields": {"x": 1}, "time": when})
+    assert raised.value.key == "time"
+
+
+def test_the_last_storable_point_time_passes():
+    item = make_encoder().point({"measurement": "m", "fields": {"x": 1}, "time": 2**63 - 2})
+    assert json.loads(item.body)["time"] == "2262-04-11T23:47:16.854775806Z"
