@@ -45,11 +45,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse with every error as one ``stats-service: …`` line and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(
-            2,
-            f"stats-service: {self.prog.removeprefix('stats-service ')}: {message} "
-            f"(see {self.prog} --help)\n",
-        )
+        command = self.prog.removeprefix("stats-service").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"stats-service: {where}{message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,7 @@ def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
     lines = err.splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("stats-service: "), err
+    assert not lines[0].startswith("stats-service: stats-service"), err
     return lines[0]
 
 
