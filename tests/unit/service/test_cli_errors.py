@@ -136,6 +136,15 @@ def test_an_outbox_that_is_not_a_database_is_one_line_and_exit_1(
     assert "outbox" in _one_line(capsys)
 
 
+def test_a_config_file_that_is_not_text_is_a_usage_error(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = env / "binary.ini"
+    config.write_bytes(b"[stats_service]\nport = \xc4\x80\xff\n")
+    assert _run(["--config", str(config), "token", "list"]) == 2
+    assert "binary.ini" in _one_line(capsys)
+
+
 def test_top_level_help_shows_config(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["--help"]) == 0
     assert "--config" in capsys.readouterr().out
