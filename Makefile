@@ -5,6 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= development.ini
+PORT   ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: help install run test test-unit lint format typecheck bench servers clean
@@ -20,9 +21,9 @@ $(STAMP): service/pyproject.toml client/pyproject.toml requirements-dev.txt cons
 
 install: $(STAMP)  ## create .venv and install both packages with the dev tools
 
-run: install  ## create a development secret, access file and token if absent, then serve on 127.0.0.1:20080
+run: install  ## create a development secret, access file and token if absent, then serve on 127.0.0.1:20080 (or PORT=...)
 	$(BIN)/stats-service --config $(CONFIG) dev-setup
-	$(BIN)/stats-service --config $(CONFIG) serve
+	$(BIN)/stats-service --config $(CONFIG) serve$(if $(PORT), --port $(PORT))
 
 servers:  ## install the real servers the integration tests start (Debian: influxdb, prometheus)
 	@command -v influxd >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \

@@ -2,7 +2,9 @@
 
 Every lost event is counted under one :class:`DropReason`; losses reach the
 ``on_drop`` callback at once and the ``stats_client`` logger at most once per
-``log_interval_seconds``. Callback failures are logged and never propagate.
+``log_interval_seconds``: each warning gives the drops since the previous one
+and the total, and ``close()`` reports any no warning has told of yet.
+Callback failures are logged and never propagate.
 """
 
 from __future__ import annotations
@@ -96,6 +98,21 @@ def call_safely(callback: Callable[..., Any] | None, *args: Any) -> None:
             )
 
 
+def _by_reason(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {why}" for why, n in sorted(counts.items()))
+
+
+def _warn(since: Mapping[str, int], total: Mapping[str, int], detail: str) -> None:
+    _logger.warning(
+        "stats-client dropped %d event(s) since the last warning (%s); %d in total (%s)%s",
+        sum(since.values()),
+        _by_reason(since),
+        sum(total.values()),
+        _by_reason(total),
+        f": {detail}" if detail else "",
+    )
+
+
 class Counters:
     """Thread-safe tallies of sent, retried and dropped events."""
 
@@ -148,20 +165,29 @@ class Counters:
         if count <= 0:
             return
         now = self._monotonic()
-        report: dict[str, int] | None = None
+        report: tuple[dict[str, int], dict[str, int]] | None = None
         with self._lock:
             self._dropped[reason.value] = self._dropped.get(reason.value, 0) + count
             if log:
                 self._unlogged[reason.value] = self._unlogged.get(reason.value, 0) + count
                 if self._last_log is None or now - self._last_log >= self._log_interval:
-                    report, self._unlogged = self._unlogged, {}
-                    self._last_log = now
+                    report = self._take_unlogged(now)
         if report is not None:
-            summary = ", ".join(f"{n} {why}" for why, n in sorted(report.items()))
-            _logger.warning(
-                "stats-client dropped events (%s)%s", summary, f": {detail}" if detail else ""
-            )
+            _warn(*report, detail)
         call_safely(self._on_drop, reason.value, count)
+
+    def report_unlogged(self) -> None:
+        """Log the drops no warning has told of yet, if any (``close()`` calls it)."""
+        with self._lock:
+            report = self._take_unlogged(self._monotonic()) if self._unlogged else None
+        if report is not None:
+            _warn(*report, "")
+
+    def _take_unlogged(self, now: float) -> tuple[dict[str, int], dict[str, int]]:
+        """(drops since the last warning, all drops) by reason; the caller holds the lock."""
+        since, self._unlogged = self._unlogged, {}
+        self._last_log = now
+        return since, dict(self._dropped)
 
     def snapshot(self, *, enqueued: int, queue_depth: int, in_flight: int) -> DeliveryCounters:
         """The tallies now; ``enqueued`` adds the worker's own count."""

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from stats_client._ids import new_event_id
 from stats_client.exceptions import InvalidEventError
 
 __all__ = [
@@ -52,6 +52,9 @@ MAX_DEPTH = 8
 _EVENT_KEYS = frozenset({"event", "uid", "tags"})
 _POINT_KEYS = frozenset({"measurement", "tags", "fields", "time"})
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
+_INT64_MIN = -(2**63)
+_MAX_TIME_NS = 2**63 - 1  # exclusive, as the service's bound
+_INT64_MAX = 2**63 - 1
 _NS_PER_SECOND = 1_000_000_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
@@ -67,19 +70,6 @@ class WireItem(NamedTuple):
 
     event_id: str
     body: bytes
-
-
-def new_event_id() -> str:
-    """A fresh ``entry_<32 lowercase hex>`` id: a version 7 UUID (fork-safe).
-
-    The Unix time in milliseconds, then 74 random bits (RFC 9562): ids made
-    later sort later, so the service appends them to its ``event_id`` index
-    instead of scattering them over it.
-    """
-    raw = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return "entry_" + raw.hex()
 
 
 def format_time_ns(ns: int) -> str:
@@ -146,6 +136,16 @@ def _check_nested(value: Mapping[Any, Any], prefix: str, depth: int) -> None:
             )
         if isinstance(inner, Mapping):
             _check_nested(inner, key, depth + 1)
+        elif type(inner) is int:
+            _check_int(key, inner)
+
+
+def _check_int(key: str, value: int) -> None:
+    """The service stores signed 64-bit integers only; it refuses others by key."""
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise InvalidEventError(
+            f"{key!r} holds an integer outside the signed 64-bit range", key=key
+        )
 
 
 class EventEncoder:
@@ -228,7 +228,10 @@ class EventEncoder:
             if key in _EVENT_KEYS:
                 continue
             check_key(key)
-            if type(value) not in _SCALAR_TYPES and isinstance(value, Mapping):
+            kind = type(value)
+            if kind is int:
+                _check_int(key, value)
+            elif kind not in _SCALAR_TYPES and isinstance(value, Mapping):
                 _check_nested(value, key, 1)
             obj[key] = value
         return self._finish(event_id, obj)
@@ -253,7 +256,10 @@ class EventEncoder:
             raise InvalidEventError("'fields' must be a non-empty mapping", key="fields")
         for key, value in fields.items():
             check_key(key, what="field key")
-            if type(value) not in _SCALAR_TYPES and isinstance(value, Mapping):
+            kind = type(value)
+            if kind is int:
+                _check_int(key, value)
+            elif kind not in _SCALAR_TYPES and isinstance(value, Mapping):
                 _check_nested(value, key, 1)
         event_id = self._id_factory()
         obj: dict[str, Any] = {"measurement": measurement}
@@ -272,12 +278,21 @@ def _point_time_ns(value: object, clock_ns: Callable[[], int]) -> int:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             raise InvalidEventError("a point's datetime 'time' must be timezone-aware", key="time")
-        return (value - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+        return _storable_ns((value - _EPOCH) // dt.timedelta(microseconds=1) * 1000)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
+        return _storable_ns(value)
     raise InvalidEventError(
         "a point's 'time' must be an aware datetime or int nanoseconds since the epoch", key="time"
     )
+
+
+def _storable_ns(ns: int) -> int:
+    """``ns`` when the service can store it: from 1970 to 2262 (``[0, 2**63 - 1)`` ns)."""
+    if not 0 <= ns < _MAX_TIME_NS:
+        raise InvalidEventError(
+            "a point's 'time' must lie between 1970 and 2262 (under 2**63 - 1 ns)", key="time"
+        )
+    return ns
 
 
 def encode_batch(

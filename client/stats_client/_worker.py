@@ -279,6 +279,7 @@ class Worker:
                 reason,
                 timeout,
             )
+        self._counters.report_unlogged()
         return flushed and lost == 0
 
     def kill(self) -> None:

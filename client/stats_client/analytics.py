@@ -405,6 +405,7 @@ class Analytics:
         budget = self.config.shutdown_timeout_seconds if timeout is None else timeout
         self._closed = True
         delivered = True if self._worker is None else self._worker.close(budget)
+        self._counters.report_unlogged()
         if self._owns_transport:
             self._transport.close()
         return delivered

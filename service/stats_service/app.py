@@ -144,6 +144,7 @@ def create_app(
     for extension in extensions:
         for router in extension.routers():
             app.include_router(router)
+    events.document_page_size(app, settings.max_page_size)
     app.add_middleware(TrailingSlashMiddleware)
     # Last, so that it wraps every other middleware.
     observability = install_observability(

@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
-from stats_service.backends import build_queue
+from stats_service.backends import OUTBOX_FILE, build_queue
 from stats_service.delivery.queue import DurableQueue
 from stats_service.errors import ConfigurationError, StatsServiceError
 from stats_service.events.model import format_time, to_flat_dict
@@ -31,18 +33,43 @@ T = TypeVar("T")
 
 _SCOPES = ("write", "read", "admin")
 _DEV_IDENTITY = "developer"
+_CONFIG_HELP = "INI file with a [stats_service] section (default: $STATS_CONFIG)"
+# Options whose value may look like a negative number or duration ("-5d"),
+# which argparse would otherwise take for an option of its own.
+_SIGNED_OPTIONS = frozenset({"--expires-in", "--port", "--limit"})
+_SIGNED_VALUE = re.compile(r"-[0-9]")
+
+
+class _UsageError(Exception):
+    """A bad argument: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with every error as one ``stats-service: …`` line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("stats-service").strip()
+        where = f"{command}: " if command else ""
+        self.exit(2, f"stats-service: {where}{message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``stats-service`` console script."""
+    """Entry point of the ``stats-service`` console script.
+
+    Every error is one ``stats-service: …`` line on stderr: exit 2 for bad
+    arguments or configuration, 1 for a file or store that cannot be used.
+    """
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_signed_values(sys.argv[1:] if argv is None else argv))
     if not hasattr(args, "command"):
         parser.print_help(sys.stderr)
         return 2
     try:
         settings = settings_from_environment(args.config)
         result: int = args.command(settings, args)
+    except _UsageError as exc:
+        print(f"stats-service: {exc}", file=sys.stderr)
+        return 2
     except ConfigurationError as exc:
         print(f"stats-service: configuration error: {exc.message}", file=sys.stderr)
         return 2
@@ -52,26 +79,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StatsServiceError as exc:
         print(f"stats-service: {exc.message}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"stats-service: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     return result
 
 
+def _join_signed_values(argv: Sequence[str]) -> list[str]:
+    """``--expires-in -5d`` as ``--expires-in=-5d``, so the value reaches its check."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _SIGNED_OPTIONS and _SIGNED_VALUE.match(arg):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="stats-service", description="Analytics ingestion service."
+    parser = _Parser(prog="stats-service", description="Analytics ingestion service.")
+    config = _Parser(add_help=False)
+    config.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=_CONFIG_HELP)
+    parser.add_argument(
+        "--config", type=Path, default=None, help=_CONFIG_HELP + "; may also follow the command"
     )
-    config = argparse.ArgumentParser(add_help=False)
-    config.add_argument(
-        "--config",
-        type=Path,
-        default=argparse.SUPPRESS,
-        help="INI file with a [stats_service] section (default: $STATS_CONFIG)",
-    )
-    parser.add_argument("--config", type=Path, default=None, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands")
 
     serve = commands.add_parser("serve", parents=[config], help="serve the HTTP API")
     serve.add_argument("--host", help="bind address (default: setting host)")
-    serve.add_argument("--port", type=int, help="port (default: setting port)")
+    serve.add_argument("--port", type=_port, help="port (default: setting port)")
     serve.set_defaults(command=_serve)
 
     dev = commands.add_parser(
@@ -82,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.set_defaults(command=_dev_setup)
 
     token = commands.add_parser("token", help="manage access tokens").add_subparsers(
-        title="token commands"
+        title="token commands", required=True, metavar="{create,list,revoke}"
     )
     create = token.add_parser("create", parents=[config], help="create a token; prints it")
     create.add_argument("--identity", required=True, help="who the token is for")
@@ -102,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser(
         "outbox", help="the durable outbox of the influxdb backends"
-    ).add_subparsers(title="outbox commands")
+    ).add_subparsers(title="outbox commands", required=True, metavar="{status}")
     status = outbox.add_parser(
         "status", parents=[config], help="depth, age, forward rate and last error"
     )
@@ -111,9 +165,11 @@ def _parser() -> argparse.ArgumentParser:
 
     dead = commands.add_parser(
         "deadletter", help="events InfluxDB refused, with its reasons"
-    ).add_subparsers(title="deadletter commands")
+    ).add_subparsers(title="deadletter commands", required=True, metavar="{list,replay}")
     dead_list = dead.add_parser("list", parents=[config], help="one JSON line per dead letter")
-    dead_list.add_argument("--limit", type=int, default=100, help="most to list (default 100)")
+    dead_list.add_argument(
+        "--limit", type=_positive_int, default=100, help="most to list (default 100)"
+    )
     dead_list.set_defaults(command=_deadletter_list)
     replay = dead.add_parser(
         "replay", parents=[config], help="queue dead letters for delivery again"
@@ -131,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - only the serve command needs the server
 
+    from stats_service.api.protocols import JsonErrorsProtocol  # noqa: PLC0415
     from stats_service.app import create_app  # noqa: PLC0415
     from stats_service.observability import configure_logging  # noqa: PLC0415
 
@@ -148,6 +205,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         log_config=None,  # configure_logging above owns the log format
         access_log=False,  # the request middleware writes the access line
         server_header=False,
+        http=JsonErrorsProtocol,  # malformed HTTP gets the JSON error body too
     )
     return 0
 
@@ -159,10 +217,17 @@ def _access(settings: Settings) -> AccessFile:
 def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     keys = settings.check_serving()
     now = int(time.time())
-    try:
-        lifetime = parse_duration(args.expires_in) if args.expires_in else None
-    except ValueError as exc:
-        raise ConfigurationError(f"--expires-in: {exc}") from None
+    lifetime = None
+    if args.expires_in is not None:
+        if args.expires_in.strip().startswith("-"):
+            raise _UsageError(
+                f"--expires-in: {args.expires_in!r} is negative; "
+                "a lifetime is positive, such as 90d, 12h or 30m"
+            )
+        try:
+            lifetime = parse_duration(args.expires_in)
+        except ValueError as exc:
+            raise _UsageError(f"--expires-in: {exc}") from None
     print(
         _issue(
             settings,
@@ -186,7 +251,12 @@ def _issue(
     now: int,
 ) -> str:
     expires_at = now + lifetime if lifetime is not None else None
-    record = _access(settings).add(identity, scopes, expires_at=expires_at, now=now)
+    try:
+        record = _access(settings).add(identity, scopes, expires_at=expires_at, now=now)
+    except InvalidAccessFile:
+        raise
+    except ValueError as exc:  # the identity, scopes or expiry the access file refuses
+        raise _UsageError(f"token create: {exc}") from None
     claims = TokenClaims(
         identity=record.identity,
         token_id=record.token_id,
@@ -291,6 +361,9 @@ def _with_queue(settings: Settings, work: Callable[[DurableQueue], Awaitable[T]]
             raise ConfigurationError(
                 f"{exc}: it exists once the service has run with an influxdb backend"
             ) from None
+        except sqlite3.Error as exc:
+            path = settings.data_dir / OUTBOX_FILE
+            raise OSError(0, f"the outbox cannot be read ({exc})", str(path)) from None
         try:
             return await work(queue)
         finally:

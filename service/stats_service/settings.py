@@ -270,6 +270,8 @@ def _read_ini(path: Path) -> dict[str, str]:
         raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from exc
     except configparser.Error as exc:
         raise ConfigurationError(f"config file {path} is not valid INI: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not UTF-8 text: {exc.reason}") from exc
     if not parser.has_section(INI_SECTION):
         return {}
     known = {f.name for f in fields(Settings)}

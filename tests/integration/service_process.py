@@ -39,6 +39,8 @@ def uvicorn_workers_command(port: int, workers: int) -> list[str]:
         "--workers",
         str(workers),
         "--no-server-header",
+        "--http",
+        "stats_service.api.protocols:JsonErrorsProtocol",
     ]
 
 

@@ -390,6 +390,13 @@ def test_routing_errors_are_json(
     _error(httpx.request(method, live_service.url + path), status)
 
 
+def test_405_over_http_names_the_allowed_methods(live_service: LiveService) -> None:
+    response = httpx.delete(live_service.url + "/log/event/")
+    _error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == "POST"
+    assert httpx.patch(live_service.url + "/health/live").headers["allow"] == "GET"
+
+
 def test_openapi_describes_every_route(live_service: LiveService) -> None:
     spec = httpx.get(live_service.url + "/openapi.json").json()
     assert set(spec["paths"]) >= {

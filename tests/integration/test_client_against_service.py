@@ -169,3 +169,13 @@ def test_client_cli_round_trip(live_service: LiveService) -> None:
     )
     assert json.loads(got.stdout)["plan"] == "pro"
     assert httpx.get(f"{live_service.url}/ping").status_code == 200
+
+
+def test_get_after_a_deferred_log_finds_the_event_once_flushed(live_service: LiveService) -> None:
+    # README: log() only queues the event; flush() before get() to read it back.
+    with Analytics({"url": live_service.url, "access_token": live_service.admin}) as analytics:
+        event_id = analytics.log({"event": "readme.flush", "uid": "u"})
+        assert event_id is not None
+        assert analytics.flush(timeout=10)
+        stored = analytics.get(event_id)
+    assert stored["event"] == "readme.flush"

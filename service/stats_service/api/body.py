@@ -7,6 +7,8 @@ bounded steps so a small bomb cannot grow past ``max_decompressed_bytes``.
 
 from __future__ import annotations
 
+import json
+import math
 import zlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,6 +33,19 @@ __all__ = [
 JSON_TYPES = frozenset({"application/json", "text/json"})
 NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonlines"})
 _INFLATE_STEP = 1 << 16
+_GZIP_MAGIC = b"\x1f\x8b"
+_MAX_GZIP_MEMBERS = 1024  # each costs a fresh inflater: many empty ones would burn CPU
+# orjson keeps an integer exact only within [-2**63, 2**64); beyond that it
+# gives a float, silently rounded. Every such integer has at least 19 digits.
+# Found by mapping every digit to "0" and all else to " " (a C-speed pass, far
+# cheaper than a regular expression over a large batch).
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGITS = b"0" * 19
+# Longer integers are out of every range the event model accepts; they decode
+# as this bound (with their sign) to spare int() its quadratic cost and limit.
+_MAX_INT_DIGITS = 100
+_HUGE: int = 10**_MAX_INT_DIGITS
+_INFINITY = "number is infinity"  # how orjson refuses a number past the double range
 
 
 def media_type(request: Request) -> str:
@@ -131,26 +146,39 @@ def finish_body(
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
-    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    """Inflate gzip ``data``, refusing to produce more than ``limit`` bytes.
+
+    ``data`` must be one or more whole gzip members (RFC 1952 allows several,
+    read one after the other) and nothing else: bytes after the last member
+    are a bad body, never ignored.
+    """
     out: list[bytes] = []
     produced = 0
     pending = data
     try:
-        while True:
-            piece = inflater.decompress(pending, _INFLATE_STEP)
-            produced += len(piece)
-            if produced > limit:
-                raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
-            out.append(piece)
-            pending = inflater.unconsumed_tail
-            if inflater.eof or (not pending and not piece):
-                break
+        for _ in range(_MAX_GZIP_MEMBERS):
+            inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            while True:
+                piece = inflater.decompress(pending, _INFLATE_STEP)
+                produced += len(piece)
+                if produced > limit:
+                    raise PayloadTooLarge(f"decompressed body is over the limit of {limit} bytes")
+                out.append(piece)
+                pending = inflater.unconsumed_tail
+                if inflater.eof or (not pending and not piece):
+                    break
+            if not inflater.eof:
+                raise BadRequest("gzip body is truncated")
+            pending = inflater.unused_data
+            if not pending:
+                return b"".join(out)
+            if not pending.startswith(_GZIP_MAGIC):
+                raise BadRequest(
+                    f"gzip body has {len(pending)} bytes after its end that are not gzip"
+                )
     except zlib.error:
         raise BadRequest("body is not valid gzip") from None
-    if not inflater.eof:
-        raise BadRequest("gzip body is truncated")
-    return b"".join(out)
+    raise BadRequest(f"gzip body has more than {_MAX_GZIP_MEMBERS} members")
 
 
 def decode_json(body: bytes) -> Any:
@@ -158,7 +186,7 @@ def decode_json(body: bytes) -> Any:
     if not body.strip():
         raise BadRequest("body is empty; a JSON document is required")
     try:
-        return orjson.loads(body)
+        return _loads_exact(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
 
@@ -172,7 +200,7 @@ def decode_ndjson(body: bytes) -> tuple[list[Any], dict[int, str]]:
         if not line.strip():
             continue
         try:
-            items.append(orjson.loads(line))
+            items.append(_loads_exact(line))
         except orjson.JSONDecodeError as exc:
             items.append(None)
             errors[index] = f"line is not valid JSON: {exc}"
@@ -180,3 +208,53 @@ def decode_ndjson(body: bytes) -> tuple[list[Any], dict[int, str]]:
     if not items:
         raise BadRequest("body holds no JSON lines")
     return items, errors
+
+
+def _loads_exact(data: bytes) -> Any:
+    """One JSON document with every integer exact, however large.
+
+    orjson decides validity (syntax, UTF-8, surrogates, NaN) and decodes almost
+    every body. Only when the text holds a run of 19 or more digits, which an
+    integer orjson would round (or refuse, past 1e308) must have, is it decoded
+    again by the standard library, whose integers are exact: the event model
+    then refuses any outside signed 64-bit by key instead of storing a
+    rounded float.
+    """
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if not str(exc).startswith(_INFINITY) or not _has_long_digits(data):
+            raise
+    else:
+        if not _has_long_digits(data):
+            return value
+    try:
+        return json.loads(
+            data.decode("utf-8"),
+            parse_int=_exact_int,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except (ValueError, RecursionError) as exc:
+        raise orjson.JSONDecodeError(str(exc), "", 0) from None
+
+
+def _has_long_digits(data: bytes) -> bool:
+    return _LONG_DIGITS in data.translate(_DIGITS_ONLY)
+
+
+def _exact_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        return -_HUGE if text.startswith("-") else _HUGE
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{_INFINITY} when parsed as double: {text[:20]}")
+    return value

@@ -53,16 +53,15 @@ string values, counting every non-string value as 8 bytes, add up to at most
 from __future__ import annotations
 
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, time
-from time import time_ns as _wall_clock_ns
 from typing import Any, TypeGuard
 
 import orjson
 
 from stats_service.errors import InvalidEvent
+from stats_service.events.ids import new_event_id
 
 __all__ = [
     "RESERVED_KEYS",
@@ -153,22 +152,6 @@ _POINT_KEYS = ("measurement", "tags", "fields", "time", "event_id")
 
 
 # --- identifiers and time ---------------------------------------------------
-
-
-def new_event_id() -> str:
-    """A fresh event id: ``entry_`` and the 32 lowercase hex digits of a version 7 UUID.
-
-    A version 7 UUID (RFC 9562) starts with the Unix time in milliseconds and
-    ends with 74 random bits, so ids made later sort later. Stores index
-    ``event_id``: ids that arrive in order are appended at the end of that
-    index instead of landing on a random page of it, which keeps each commit
-    small. Built directly from the clock and 10 random bytes (this runs once
-    per event that arrives without an id).
-    """
-    raw = bytearray((_wall_clock_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
-    raw[6] = (raw[6] & 0x0F) | 0x70
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return "entry_" + raw.hex()
 
 
 def is_valid_event_id(value: object) -> TypeGuard[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -19,7 +20,7 @@ class Clock:
 
 
 def drop_logs(caplog):
-    return [r.getMessage() for r in caplog.records if "dropped events" in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if "stats-client dropped" in r.getMessage()]
 
 
 def test_drops_are_counted_by_reason_and_told_to_on_drop():
@@ -96,3 +97,46 @@ def test_snapshot_dropped_is_read_only():
     snapshot = counters.snapshot(enqueued=0, queue_depth=0, in_flight=0)
     with pytest.raises(TypeError):
         snapshot.dropped["invalid"] = 0  # type: ignore[index]
+
+
+def test_each_warning_gives_the_count_since_the_last_one_and_the_total(caplog):
+    clock = Clock()
+    counters = Counters(monotonic=clock)
+    with caplog.at_level(logging.WARNING, logger="stats_client"):
+        for _ in range(637):  # a burst: only the first drop is logged at once
+            counters.drop(DropReason.QUEUE_FULL, 1)
+        clock.now = 61.0
+        counters.drop(DropReason.INVALID, 1)
+    first, second = drop_logs(caplog)
+    assert "dropped 1 event(s) since the last warning (1 queue_full)" in first
+    assert "1 in total" in first
+    assert "dropped 637 event(s) since the last warning (1 invalid, 636 queue_full)" in second
+    assert "638 in total (1 invalid, 637 queue_full)" in second
+
+
+def test_drops_not_yet_warned_about_are_reported_on_request(caplog):
+    clock = Clock()
+    counters = Counters(monotonic=clock)
+    with caplog.at_level(logging.WARNING, logger="stats_client"):
+        for _ in range(637):
+            counters.drop(DropReason.QUEUE_FULL, 1)
+        counters.report_unlogged()
+        counters.report_unlogged()  # nothing new: no second line
+    first, last = drop_logs(caplog)
+    assert "dropped 1 event(s)" in first
+    assert "dropped 636 event(s) since the last warning (636 queue_full)" in last
+    assert "637 in total" in last
+
+
+def test_close_reports_the_drops_not_yet_warned_about(caplog, make_client, helpers):
+    transport = helpers.ScriptedTransport()
+    transport.gate = threading.Event()  # hold the first batch in flight: the buffer fills
+    client = make_client(transport=transport, max_queue_events=1, max_batch_events=1)
+    with caplog.at_level(logging.WARNING, logger="stats_client"):
+        for _ in range(50):
+            client.log({"event": "e", "uid": "u"})
+        transport.gate.set()
+        client.close(timeout=5)
+    dropped = client.counters().dropped.get("queue_full", 0)
+    assert dropped > 1
+    assert f"{dropped} in total" in drop_logs(caplog)[-1]

@@ -340,3 +340,49 @@ def test_large_batch_is_gzipped_deterministically():
 def test_gzip_threshold(threshold, expected):
     _, gzipped = encode_batch(items(3), gzip_min_bytes=threshold, gzip_level=1)
     assert gzipped is expected
+
+
+OUT_OF_INT64 = [2**63, 2**64, 123456789012345678901234567890, -(2**63) - 1]
+
+
+@pytest.mark.parametrize("value", OUT_OF_INT64, ids=["2**63", "2**64", "30-digits", "-2**63-1"])
+@pytest.mark.parametrize(
+    ("build", "key"),
+    [
+        (lambda v: ("event", {"event": "e", "uid": "u", "big": v}), "big"),
+        (lambda v: ("event", {"event": "e", "uid": "u", "a": {"b": v}}), "a_b"),
+        (lambda v: ("point", {"measurement": "m", "fields": {"big": v}}), "big"),
+        (lambda v: ("point", {"measurement": "m", "fields": {"a": {"b": v}}}), "a_b"),
+    ],
+    ids=["event", "nested", "point", "point-nested"],
+)
+def test_integers_outside_int64_are_invalid_naming_the_key(value, build, key):
+    method, data = build(value)
+    with pytest.raises(InvalidEventError, match="signed 64-bit") as raised:
+        getattr(make_encoder(), method)(data)
+    assert raised.value.key == key
+
+
+@pytest.mark.parametrize(
+    "value", [2**63 - 1, -(2**63), 0, True], ids=["max", "min", "zero", "bool"]
+)
+def test_integers_inside_int64_pass(value):
+    item = make_encoder().event({"event": "e", "uid": "u", "n": value, "a": {"b": value}})
+    assert json.loads(item.body)["n"] == value
+
+
+@pytest.mark.parametrize(
+    "when",
+    [2**63 - 1, 2**63, 2**64, 10**30, dt.datetime(2300, 1, 1, tzinfo=dt.UTC)],
+    ids=["int64-max", "2**63", "2**64", "10**30", "year-2300"],
+)
+def test_point_times_past_what_the_service_stores_are_invalid(when):
+    # The service stores times in [0, 2**63 - 1) ns, i.e. up to the year 2262.
+    with pytest.raises(InvalidEventError, match="time") as raised:
+        make_encoder().point({"measurement": "m", "fields": {"x": 1}, "time": when})
+    assert raised.value.key == "time"
+
+
+def test_the_last_storable_point_time_passes():
+    item = make_encoder().point({"measurement": "m", "fields": {"x": 1}, "time": 2**63 - 2})
+    assert json.loads(item.body)["time"] == "2262-04-11T23:47:16.854775806Z"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from starlette.responses import Response
 
 from stats_service.api.body import (
@@ -36,7 +36,7 @@ from stats_service.errors import (
 from stats_service.events.model import is_valid_event_id, parse_time, to_flat_dict
 from stats_service.storage.base import EventQuery
 
-__all__ = ["router"]
+__all__ = ["document_page_size", "router"]
 
 router = APIRouter(prefix="/log", tags=["events"])
 
@@ -169,7 +169,9 @@ async def list_events(
     event: Annotated[str | None, Query(description="Only events of this type.")] = None,
     uid: Annotated[str | None, Query(description="Only events of this uid.")] = None,
     measurement: Annotated[str | None, Query(description="Only this measurement.")] = None,
-    limit: Annotated[int, Query(ge=1, description="Page size (at most max_page_size).")] = 100,
+    limit: Annotated[
+        int, Query(ge=1, description="Page size, 1 to max_page_size; more is a 422.")
+    ] = 100,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Response:
     """Events with `since <= time < until`, oldest first, one page at a time."""
@@ -183,11 +185,19 @@ async def list_events(
     until_ns = _window_edge(until, "until", _MAX_TIME_NS)
     if until_ns < since_ns:
         raise InvalidInput("until is before since", details={"key": "until"})
+    max_page_size = caller.components.settings.max_page_size
+    if limit > max_page_size:
+        # Refused, not reduced: the same request always means the same page,
+        # and the bound is in the OpenAPI schema a client reads.
+        raise InvalidInput(
+            f"limit {limit} is over this service's max_page_size of {max_page_size}",
+            details={"key": "limit"},
+        )
     page = await caller.components.store.query(
         EventQuery(
             since_ns=since_ns,
             until_ns=until_ns,
-            limit=min(limit, caller.components.settings.max_page_size),
+            limit=limit,
             event=event,
             uid=uid,
             measurement=measurement,
@@ -214,3 +224,24 @@ def _window_edge(value: str | None, key: str, default: int) -> int:
         return parse_time(parsed, key=key)
     except InvalidEvent as exc:
         raise InvalidInput(exc.message, details={"key": key}) from None
+
+
+def document_page_size(app: FastAPI, max_page_size: int) -> None:
+    """State ``max_page_size`` on the ``limit`` of ``GET /log/events`` in ``app``'s OpenAPI.
+
+    The bound is a setting, so the route's static schema cannot carry it.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = build()
+        for parameter in spec["paths"]["/log/events"]["get"]["parameters"]:
+            if parameter["name"] == "limit":
+                parameter["schema"]["maximum"] = max_page_size
+                parameter["description"] = (
+                    f"Page size, 1 to {max_page_size} (max_page_size); "
+                    "a larger limit is a 422, never silently reduced."
+                )
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
