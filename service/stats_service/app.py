@@ -21,9 +21,10 @@ from stats_service import __version__
 from stats_service.api.dependencies import Components
 from stats_service.api.errors import install_error_handlers
 from stats_service.api.fastlane import IngestFastLane
-from stats_service.api.routes import events, health, ping
+from stats_service.api.routes import events, health, influx, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
+from stats_service.auth.legacy import LegacyTokens
 from stats_service.ingest import Ingestor
 from stats_service.observability import configure_logging, install_observability
 from stats_service.settings import Settings, settings_from_environment
@@ -92,6 +93,11 @@ def create_app(
                 reload_interval_seconds=settings.token_reload_interval_seconds,
             ),
             clock=clock,
+            legacy=(
+                LegacyTokens.load(settings.resolved_legacy_secret_file).verify
+                if settings.accept_legacy_tokens
+                else None
+            ),
         )
         ingestor = Ingestor(
             backend,
@@ -121,6 +127,7 @@ def create_app(
     app.include_router(ping.router)
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(influx.router)
     app.add_middleware(TrailingSlashMiddleware)
     # Last, so that it wraps every other middleware.
     observability = install_observability(

@@ -131,6 +131,12 @@ class LineError:
     line: str
     reason: str
 
+    @staticmethod
+    def shown(line: bytes) -> str:
+        """``line`` as text for an error message: at most 256 bytes, invalid UTF-8 replaced."""
+        text = line[:_SHOWN_LINE_BYTES].decode("utf-8", "replace")
+        return text + "..." if len(line) > _SHOWN_LINE_BYTES else text
+
     def describe(self) -> str:
         """InfluxDB's wording: ``unable to parse '<line>': <reason>``."""
         return f"unable to parse '{self.line}': {self.reason}"
@@ -220,7 +226,7 @@ def parse_lines(
         try:
             point = _parse_limited(line, precision, max_line_bytes)
         except LineProtocolError as exc:
-            result.errors.append(LineError(number, _shown(line), exc.reason))
+            result.errors.append(LineError(number, LineError.shown(line), exc.reason))
         else:
             result.points.append(
                 ParsedPoint(point.measurement, point.tags, point.fields, point.time_ns, number)
@@ -234,11 +240,6 @@ def _parse_limited(line: bytes, precision: str, max_line_bytes: int | None) -> P
             f"line is {len(line)} bytes long; at most {max_line_bytes} are allowed"
         )
     return parse_line(line, precision=precision)
-
-
-def _shown(line: bytes) -> str:
-    text = line[:_SHOWN_LINE_BYTES].decode("utf-8", "replace")
-    return text + "..." if len(line) > _SHOWN_LINE_BYTES else text
 
 
 def parse_line(line: bytes, *, precision: str = "ns") -> ParsedPoint:
