@@ -17,6 +17,7 @@ from pathlib import Path
 from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
+from stats_service.auth.legacy_cli import add_import_legacy_command
 from stats_service.delivery.outbox import Outbox
 from stats_service.errors import ConfigurationError, StatsServiceError
 from stats_service.events.model import format_time, to_flat_dict
@@ -95,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", parents=[config], help="revoke a token by its id")
     revoke.add_argument("token_id")
     revoke.set_defaults(command=_token_revoke)
+    add_import_legacy_command(token, [config])
 
     outbox = commands.add_parser(
         "outbox", help="the durable outbox of the influxdb backends"

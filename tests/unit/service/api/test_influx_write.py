@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 
 from stats_service.app import create_app
 from stats_service.auth import AccessFile, TokenClaims, TokenSigner
+from stats_service.auth.legacy import import_legacy
 from stats_service.settings import load_settings
 from stats_service.storage.base import EventQuery
 from stats_service.storage.memory import MemoryStore
@@ -279,3 +282,38 @@ def test_points_are_readable_by_measurement(tmp_path):
         ]
 
     _run(tmp_path, scenario)
+
+
+def test_imported_legacy_tokens_write_when_accepted(tmp_path):
+    secret = "legacy-secret-0123456789"
+    payload = b'{"expires": 10, "salt": "bc8218", "identity": "statsbob"}'
+    signature = hmac.new(secret.encode(), payload, hashlib.sha512).digest()
+    legacy = base64.urlsafe_b64encode(payload + signature).decode()
+    import_legacy(
+        [("statsbob", legacy, secret)],
+        access=AccessFile(tmp_path / "access.json"),
+        mode="accept",
+        scopes=["write"],
+        legacy_secret_file=tmp_path / "legacy-secrets.json",
+        signer=None,
+        now=int(NOW),
+    )
+
+    async def scenario(client, tokens, store):
+        answers = [
+            await client.post("/write", params={"db": "d", "p": legacy}, content=b"a v=1"),
+            await client.post("/api/v2/write?bucket=b", content=b"b v=1", headers=_v2(legacy)),
+            await client.post("/log/event", json={"event": "e", "uid": ""}, headers=_v2(legacy)),
+        ]
+        assert [r.status_code for r in answers] == [204, 204, 200]
+        assert {e.tags["identity"] for e in await _all(store)} == {"statsbob"}
+
+    _run(tmp_path, scenario, STATS_ACCEPT_LEGACY_TOKENS="true")
+
+    async def refused(client, tokens, store):
+        response = await client.post(
+            "/api/v2/write?bucket=b", content=b"b v=1", headers=_v2(legacy)
+        )
+        assert response.status_code == 401
+
+    _run(tmp_path, refused)
