@@ -32,6 +32,7 @@ exception escapes :func:`parse_line` or :func:`parse_lines` for any input.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
@@ -181,7 +182,9 @@ def _scan_line(buf: bytes, i: int) -> int:
     if newline < 0:
         newline = size
     if buf.find(b'"', i, newline) < 0:
-        return newline  # the usual case: no quote, so the first newline ends the line
+        return newline  # no quote, so the first newline ends the line
+    if buf.find(b"\\", i, newline) < 0 and _PLAIN_LINE_BYTES.fullmatch(buf, i, newline):
+        return newline  # quotes only around plain string values, all closed
     quoted = False
     in_fields = False
     equals = 0
@@ -219,42 +222,51 @@ def parse_lines(
 
     ``precision`` must be a key of :data:`PRECISION_NS` (``ValueError`` otherwise).
     """
-    if precision not in PRECISION_NS:
-        raise ValueError(f"unknown precision {precision!r}")
-    result = ParseResult()
-    for number, line in split_lines(body):
-        try:
-            point = _parse_limited(line, precision, max_line_bytes)
-        except LineProtocolError as exc:
-            result.errors.append(LineError(number, LineError.shown(line), exc.reason))
-        else:
-            result.points.append(
-                ParsedPoint(point.measurement, point.tags, point.fields, point.time_ns, number)
-            )
-    return result
-
-
-def _parse_limited(line: bytes, precision: str, max_line_bytes: int | None) -> ParsedPoint:
-    if max_line_bytes is not None and len(line) > max_line_bytes:
-        raise LineProtocolError(
-            f"line is {len(line)} bytes long; at most {max_line_bytes} are allowed"
-        )
-    return parse_line(line, precision=precision)
-
-
-def parse_line(line: bytes, *, precision: str = "ns") -> ParsedPoint:
-    """Parse one line (no newline, leading blanks stripped); :class:`LineProtocolError`."""
     multiplier = PRECISION_NS.get(precision)
     if multiplier is None:
         raise ValueError(f"unknown precision {precision!r}")
+    result = ParseResult()
+    points = result.points
+    for number, line in split_lines(body):
+        try:
+            if max_line_bytes is not None and len(line) > max_line_bytes:
+                _too_long(line, max_line_bytes)
+            points.append(_parse(line, multiplier, number))
+        except LineProtocolError as exc:
+            result.errors.append(LineError(number, LineError.shown(line), exc.reason))
+    return result
+
+
+def _too_long(line: bytes, max_line_bytes: int) -> None:
+    raise LineProtocolError(f"line is {len(line)} bytes long; at most {max_line_bytes} are allowed")
+
+
+def parse_line(line: bytes, *, precision: str = "ns") -> ParsedPoint:
+    """Parse one line (no newline; leading blanks are skipped); :class:`LineProtocolError`."""
+    multiplier = PRECISION_NS.get(precision)
+    if multiplier is None:
+        raise ValueError(f"unknown precision {precision!r}")
+    return _parse(line, multiplier, 0)
+
+
+def _parse(line: bytes, multiplier: int, number: int) -> ParsedPoint:
     start = 0
     while start < len(line) and line[start] in _BLANKS:
         start += 1
     line = line[start:]
     try:
-        line.decode("utf-8")
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise LineProtocolError("invalid UTF-8") from None
+    if "\\" not in text:
+        fast = _parse_plain(text, multiplier, number)
+        if fast is not None:
+            return fast
+    return _parse_exact(line, multiplier, number)
+
+
+def _parse_exact(line: bytes, multiplier: int, number: int) -> ParsedPoint:
+    """The scanner in the shape of influxd's: every line, every error."""
     position, in_tags = _scan_measurement(line)
     tag_spans: list[tuple[int, int, int]] = []
     if in_tags:
@@ -273,7 +285,7 @@ def parse_line(line: bytes, *, precision: str = "ns") -> ParsedPoint:
     for key_start, equals, value_end in field_spans:
         key = _unescape(line[key_start:equals], _NAME_ESCAPES)
         fields[key] = _field_value(line[equals + 1 : value_end])
-    return ParsedPoint(measurement, tags, fields, time_ns)
+    return ParsedPoint(measurement, tags, fields, time_ns, number)
 
 
 def _scan_measurement(buf: bytes) -> tuple[int, bool]:
@@ -500,6 +512,80 @@ def _scan_time(buf: bytes, i: int, multiplier: int) -> int | None:
     if buf[i:].strip(b" "):
         raise LineProtocolError("point is invalid")
     return time_ns
+
+
+# --- the fast path -----------------------------------------------------------------
+#
+# Most lines have no backslash, plain names and plain values. For them one
+# regular expression (run in C) finds the parts and the values are typed
+# directly; the result is the one the scanner would give. Anything unusual
+# (and every error) goes to the scanner, which has the last word.
+
+_NAME: Final = r'[^,= "\\]+'
+_VALUE: Final = r'(?:"[^"\\]*"|[^,= "\\]+)'
+_PLAIN_LINE_TEXT: Final = (
+    "(" + _NAME + ")((?:," + _NAME + "=" + _NAME + ")*) "
+    "(" + _NAME + "=" + _VALUE + "(?:," + _NAME + "=" + _VALUE + ")*)"
+    "(?: (-?[0-9]+))? *"
+)
+_PLAIN_LINE: Final = re.compile(_PLAIN_LINE_TEXT)
+_PLAIN_LINE_BYTES: Final = re.compile(_PLAIN_LINE_TEXT.encode())
+_PLAIN_TAG: Final = re.compile(",(" + _NAME + ")=(" + _NAME + ")")
+_PLAIN_FIELD: Final = re.compile("(" + _NAME + ")=(" + _VALUE + ")")
+_PLAIN_FLOAT: Final = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_PLAIN_INT: Final = re.compile(r"-?[0-9]+i")
+_PLAIN_UINT: Final = re.compile(r"[0-9]+u")
+_TEXT_BOOLEANS: Final = {key.decode(): value for key, value in _BOOLEANS.items()}
+
+
+def _parse_plain(text: str, multiplier: int, number: int) -> ParsedPoint | None:  # noqa: PLR0912
+    """The point of a plain line (no backslash), or ``None`` to leave it to the scanner."""
+    match = _PLAIN_LINE.fullmatch(text)
+    if match is None:
+        return None
+    measurement, tag_text, field_text, stamp = match.groups()
+    if len(measurement) + len(tag_text) > MAX_KEY_BYTES // 4 and (
+        len(text[: match.end(2)].encode()) > MAX_KEY_BYTES
+    ):
+        return None
+    tags: dict[str, str] = {}
+    if tag_text:
+        pairs = _PLAIN_TAG.findall(tag_text)
+        tags = dict(sorted(pairs))
+        if len(tags) != len(pairs):
+            return None
+    fields: dict[str, FieldValue] = {}
+    booleans = _TEXT_BOOLEANS
+    for key, raw in _PLAIN_FIELD.findall(field_text):
+        value: FieldValue
+        if raw[0] == '"':
+            value = raw[1:-1]
+        elif raw in booleans:
+            value = booleans[raw]
+        elif raw[-1] == "i":
+            if _PLAIN_INT.fullmatch(raw) is None:
+                return None
+            value = int(raw[:-1])
+            if not _INT64_MIN <= value <= _INT64_MAX:
+                return None
+        elif raw[-1] == "u":
+            if _PLAIN_UINT.fullmatch(raw) is None or int(raw[:-1]) > _UINT64_MAX:
+                return None
+            value = UnsignedInt(int(raw[:-1]))
+        else:
+            if _PLAIN_FLOAT.fullmatch(raw) is None:
+                return None
+            value = float(raw)
+            if not math.isfinite(value):
+                return None
+        fields[key] = value
+    time_ns: int | None = None
+    if stamp is not None:
+        when = int(stamp)
+        time_ns = when * multiplier
+        if not (_INT64_MIN <= when <= _INT64_MAX and _MIN_TIME_NS <= time_ns <= _MAX_TIME_NS):
+            return None
+    return ParsedPoint(measurement, tags, fields, time_ns, number)
 
 
 _NAME_ESCAPES: Final = frozenset(b',= "')

@@ -14,6 +14,7 @@ from stats_service.events.lineprotocol_parse import (
     LineProtocolError,
     ParsedPoint,
     UnsignedInt,
+    _parse_exact,
     parse_line,
     parse_lines,
     split_lines,
@@ -263,3 +264,104 @@ def test_round_trip_with_the_encoder(measurement, tags, fields, time_ns):
     for key, value in fields.items():
         assert type(point.fields[key]) is type(value)
     assert point.time_ns == time_ns
+
+
+PLAIN_BYTES = st.sampled_from(
+    [
+        b"m",
+        b"k",
+        b",",
+        b"=",
+        b" ",
+        b'"',
+        b"1",
+        b"0",
+        b"i",
+        b"u",
+        b"t",
+        b"T",
+        b"f",
+        b"-",
+        b".",
+        b"e",
+        b"E",
+        b"+",
+        b"x",
+        b"N",
+        b"\t",
+        b"9" * 19,
+        b"\xc3\xa9",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(PLAIN_BYTES, min_size=3, max_size=40).map(b"".join))
+def test_fast_path_agrees_with_the_scanner(line):
+    """Plain lines take a fast path; it must give exactly what the exact scanner gives."""
+    _assert_paths_agree(line)
+
+
+def _assert_paths_agree(line):
+    try:
+        exact = _parse_exact(line, 1, 0)
+    except LineProtocolError:
+        exact = None
+    try:
+        fast = parse_line(line)
+    except LineProtocolError:
+        fast = None
+    assert fast == exact
+    if fast is not None:
+        assert [type(v) for v in fast.fields.values()] == [type(v) for v in exact.fields.values()]
+
+
+plain_names = st.text(st.sampled_from('abcxé"#=,'), min_size=1, max_size=4)
+plain_values = st.one_of(
+    st.sampled_from(
+        [
+            "1",
+            "-1",
+            "1.5",
+            ".5",
+            "5.",
+            "1e5",
+            "1e400",
+            "1.e-3",
+            "-",
+            ".",
+            "NaN",
+            "t",
+            "TRUE",
+            "True",
+            "tRUE",
+            "1i",
+            "-0i",
+            "9223372036854775808i",
+            "1u",
+            "-1u",
+            "18446744073709551616u",
+            "1.5i",
+            "1e5i",
+            "0x1",
+            "+1",
+        ]
+    ),
+    st.text(st.sampled_from('ab ,="é'), max_size=5).map(lambda t: f'"{t}"'),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.tuples(
+        plain_names,
+        st.lists(st.tuples(plain_names, plain_names), max_size=3),
+        st.lists(st.tuples(plain_names, plain_values), min_size=1, max_size=3),
+        st.sampled_from(["", " 5", " -5", " 9223372036854775807", " 1a", "  7", " 5 "]),
+    )
+)
+def test_fast_path_agrees_with_the_scanner_on_line_shaped_input(parts):
+    measurement, tags, fields, stamp = parts
+    text = measurement + "".join(f",{k}={v}" for k, v in tags)
+    text += " " + ",".join(f"{k}={v}" for k, v in fields) + stamp
+    _assert_paths_agree(text.encode())
