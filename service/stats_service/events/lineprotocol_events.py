@@ -22,12 +22,22 @@ so every rule of the model applies to it exactly as to JSON points:
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any, Final
 
 from stats_service.errors import InvalidEvent
 from stats_service.events.lineprotocol_parse import ParsedPoint, UnsignedInt
-from stats_service.events.model import Event, Limits, format_time, parse_point
+from stats_service.events.model import (
+    RESERVED_KEYS,
+    Event,
+    FieldValue,
+    Limits,
+    format_time,
+    is_valid_event_id,
+    new_event_id,
+    parse_point,
+)
 
 __all__ = ["event_from_point"]
 
@@ -36,8 +46,37 @@ _MAX_TIME_NS: Final = 2**63 - 1
 _EVENT_ID_FIELD: Final = "event_id"
 
 
+# The model's rules for names (see ``events.model``), for the fast path below.
+_KEY_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+_MEASUREMENT_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,127}")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+_NUMBER_BYTES: Final = 8
+_INT64_MIN: Final = -(2**63)
+_NAMES_MAX: Final = 4096
+_valid_names: set[str] = set()
+"""Measurements and keys already found valid and unreserved; bounded."""
+
+
+def _valid(name: str, pattern: re.Pattern[str]) -> bool:
+    if name in _valid_names:
+        return True
+    if pattern.fullmatch(name) is None or name in RESERVED_KEYS:
+        return False
+    if len(_valid_names) < _NAMES_MAX:
+        _valid_names.add(name)
+    return True
+
+
 def event_from_point(point: ParsedPoint, *, identity: str, now_ns: int, limits: Limits) -> Event:
     """The event for ``point``; :class:`InvalidEvent` when the model refuses it."""
+    fast = _plain_event(point, identity, now_ns, limits)
+    if fast is not None:
+        return fast
+    return _model_event(point, identity=identity, now_ns=now_ns, limits=limits)
+
+
+def _model_event(point: ParsedPoint, *, identity: str, now_ns: int, limits: Limits) -> Event:
+    """The event the model's own path builds (every rule, every error message)."""
     fields: dict[str, Any] = point.fields
     obj: dict[str, Any] = {"measurement": point.measurement, "tags": point.tags}
     if _EVENT_ID_FIELD in fields or any(type(v) is UnsignedInt for v in fields.values()):
@@ -68,3 +107,62 @@ def event_from_point(point: ParsedPoint, *, identity: str, now_ns: int, limits: 
             key="time",
         )
     return replace(event, time_ns=time_ns)
+
+
+def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of calls
+    point: ParsedPoint, identity: str, now_ns: int, limits: Limits
+) -> Event | None:
+    """:func:`event_from_point` for ASCII points with valid names, or ``None``.
+
+    Builds exactly the event the model's path builds; anything else (and
+    every error) is left to that path.
+    """
+    if not identity.isascii() or not _valid(point.measurement, _MEASUREMENT_RE):
+        return None
+    max_string_bytes = limits.max_string_bytes
+    size = len("identity") + len(identity)
+    tags: dict[str, str] = {"identity": identity}
+    for key, value in point.tags.items():
+        if (
+            not _valid(key, _KEY_RE)
+            or not value.isascii()
+            or len(value) > max_string_bytes
+            or _CONTROL_RE.search(value) is not None
+            or value.endswith("\\")
+        ):
+            return None
+        tags[key] = value
+        size += len(key) + len(value)
+    fields: dict[str, FieldValue] = {}
+    event_id: str | None = None
+    for key, field_value in point.fields.items():
+        if key == _EVENT_ID_FIELD:
+            if not is_valid_event_id(field_value):
+                return None
+            event_id = field_value
+            continue
+        if not _valid(key, _KEY_RE) or key in tags:
+            return None
+        if isinstance(field_value, str):
+            if not field_value.isascii() or len(field_value) > max_string_bytes:
+                return None
+            size += len(key) + len(field_value)
+        elif isinstance(field_value, bool | float) or (
+            type(field_value) is int and _INT64_MIN <= field_value <= _INT64_MAX
+        ):
+            size += len(key) + _NUMBER_BYTES
+        else:
+            return None  # unsigned integers take the model's path
+        fields[key] = field_value
+    if not fields or len(tags) + len(fields) > limits.max_keys or size > limits.max_event_bytes:
+        return None
+    time_ns = now_ns if point.time_ns is None else point.time_ns
+    if not 0 <= time_ns < _MAX_TIME_NS:
+        return None
+    return Event(
+        event_id=event_id if event_id is not None else new_event_id(),
+        measurement=point.measurement,
+        time_ns=time_ns,
+        tags=tags,
+        fields=fields,
+    )
