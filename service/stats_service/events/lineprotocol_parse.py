@@ -227,14 +227,52 @@ def parse_lines(
         raise ValueError(f"unknown precision {precision!r}")
     result = ParseResult()
     points = result.points
-    for number, line in split_lines(body):
+    limit = max_line_bytes if max_line_bytes is not None else len(body) + 1
+    size = len(body)
+    position = 0
+    number = 0
+    while position < size:
+        # The usual line: plain, so its newline ends it and one match parses it.
+        newline = body.find(b"\n", position)
+        if newline < 0:
+            newline = size
+        number += 1
+        segment = body[position:newline]
+        if segment[:1] not in _SPECIAL_STARTS and len(segment) <= limit:
+            try:
+                text = segment.decode("utf-8")
+            except UnicodeDecodeError:
+                text = "\\"  # left to the general path, which reports it
+            if "\\" not in text:
+                match = _PLAIN_LINE.fullmatch(text)
+                point = None if match is None else _plain_point(match, multiplier, number)
+                if point is not None:
+                    points.append(point)
+                    position = newline + 1
+                    continue
+        # Everything else: find the line's true end, then the exact parser.
+        end = _scan_line(body, position)
+        line = _strip_blanks(body[position:end])
+        position = end + 1
+        if not line or line[0] == 0x23:  # blank, or a '#' comment
+            continue
         try:
-            if max_line_bytes is not None and len(line) > max_line_bytes:
-                _too_long(line, max_line_bytes)
+            if len(line) > limit:
+                _too_long(line, limit)
             points.append(_parse(line, multiplier, number))
         except LineProtocolError as exc:
             result.errors.append(LineError(number, LineError.shown(line), exc.reason))
     return result
+
+
+_SPECIAL_STARTS: Final = frozenset({b"", b" ", b"\t", b"\x00", b"#"})
+
+
+def _strip_blanks(line: bytes) -> bytes:
+    start = 0
+    while start < len(line) and line[start] in _BLANKS:
+        start += 1
+    return line[start:]
 
 
 def _too_long(line: bytes, max_line_bytes: int) -> None:
@@ -538,11 +576,15 @@ _PLAIN_UINT: Final = re.compile(r"[0-9]+u")
 _TEXT_BOOLEANS: Final = {key.decode(): value for key, value in _BOOLEANS.items()}
 
 
-def _parse_plain(text: str, multiplier: int, number: int) -> ParsedPoint | None:  # noqa: PLR0912
+def _parse_plain(text: str, multiplier: int, number: int) -> ParsedPoint | None:
     """The point of a plain line (no backslash), or ``None`` to leave it to the scanner."""
     match = _PLAIN_LINE.fullmatch(text)
-    if match is None:
-        return None
+    return None if match is None else _plain_point(match, multiplier, number)
+
+
+def _plain_point(match: re.Match[str], multiplier: int, number: int) -> ParsedPoint | None:  # noqa: PLR0912
+    """The point of a plain line's match, or ``None`` to leave the line to the scanner."""
+    text = match.string
     measurement, tag_text, field_text, stamp = match.groups()
     if len(measurement) + len(tag_text) > MAX_KEY_BYTES // 4 and (
         len(text[: match.end(2)].encode()) > MAX_KEY_BYTES
