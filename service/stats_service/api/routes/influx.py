@@ -31,7 +31,9 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["influxdb"])
 
-_V1_PRECISIONS: Final = frozenset({"", "n", "ns", "u", "ms", "s", "m", "h"})
+# influxd 1.6 takes any other value as nanoseconds, which silently misdates
+# points; we refuse it.
+_V1_PRECISIONS: Final = frozenset({"", "n", "ns", "u", "us", "ms", "s", "m", "h"})
 _V2_PRECISIONS: Final = frozenset({"", "ns", "us", "ms", "s"})
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     204: {"description": "Every line is stored durably."},

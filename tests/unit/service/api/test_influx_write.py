@@ -181,9 +181,9 @@ def test_gzip_bomb_is_413_and_bad_gzip_is_400(tmp_path):
     [
         ("/write", 400, {"error": "database is required"}),
         (
-            "/write?db=d&precision=us",
+            "/write?db=d&precision=d",
             400,
-            {"error": "invalid precision 'us' (use n, u, ms, s, m or h)"},
+            {"error": "invalid precision 'd' (use n, u, ms, s, m or h)"},
         ),
         ("/api/v2/write", 400, {"code": "invalid", "message": "bucket is required"}),
         (
