@@ -243,3 +243,22 @@ def test_import_function_records_identities(tmp_path):
         ("carol", legacy_token_id(token))
     ]
     assert "secret" not in repr(LegacyTokens.load(tmp_path / "legacy.json").secrets())
+
+
+def test_public_surface_is_deliberate():
+    from stats_service.auth import credentials, legacy, legacy_cli  # noqa: PLC0415
+
+    assert sorted(legacy.__all__) == sorted(
+        [
+            "LEGACY_SECRETS_VERSION",
+            "ImportedToken",
+            "LegacySecret",
+            "LegacyTokens",
+            "import_legacy",
+            "is_legacy_shaped",
+            "legacy_token_id",
+            "read_legacy_access_file",
+        ]
+    )
+    assert credentials.__all__ == ["token_from_credentials"]
+    assert legacy_cli.__all__ == ["add_import_legacy_command"]

@@ -365,3 +365,23 @@ def test_fast_path_agrees_with_the_scanner_on_line_shaped_input(parts):
     text = measurement + "".join(f",{k}={v}" for k, v in tags)
     text += " " + ",".join(f"{k}={v}" for k, v in fields) + stamp
     _assert_paths_agree(text.encode())
+
+
+def test_public_surface_is_deliberate():
+    from stats_service.events import lineprotocol_events, lineprotocol_parse  # noqa: PLC0415
+
+    assert sorted(lineprotocol_parse.__all__) == sorted(
+        [
+            "MAX_KEY_BYTES",
+            "PRECISION_NS",
+            "LineError",
+            "LineProtocolError",
+            "ParseResult",
+            "ParsedPoint",
+            "UnsignedInt",
+            "parse_line",
+            "parse_lines",
+            "split_lines",
+        ]
+    )
+    assert lineprotocol_events.__all__ == ["event_from_point"]
