@@ -50,7 +50,6 @@ __all__ = [
     "LegacySecret",
     "LegacyTokens",
     "import_legacy",
-    "is_legacy_shaped",
     "legacy_token_id",
     "read_legacy_access_file",
 ]
@@ -100,11 +99,6 @@ def _signed_parts(token: str) -> tuple[bytes, bytes]:
 
 def _signature(secret: str, payload: bytes) -> bytes:
     return hmac.new(secret.encode("utf-8"), payload, hashlib.sha512).digest()
-
-
-def is_legacy_shaped(token: str) -> bool:
-    """Whether ``token`` could be a legacy token (ours always hold a ``.``)."""
-    return "." not in token
 
 
 class LegacyTokens:

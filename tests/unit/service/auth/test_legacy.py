@@ -255,7 +255,6 @@ def test_public_surface_is_deliberate():
             "LegacySecret",
             "LegacyTokens",
             "import_legacy",
-            "is_legacy_shaped",
             "legacy_token_id",
             "read_legacy_access_file",
         ]

@@ -14,11 +14,11 @@ from stats_service.events.lineprotocol_parse import (
     LineProtocolError,
     ParsedPoint,
     UnsignedInt,
-    _parse_exact,
     parse_line,
     parse_lines,
     split_lines,
 )
+from stats_service.events.lineprotocol_scan import scan_exact
 from stats_service.events.model import Event
 
 BOUNDED = settings(max_examples=300, deadline=None)
@@ -304,7 +304,7 @@ def test_fast_path_agrees_with_the_scanner(line):
 
 def _assert_paths_agree(line):
     try:
-        exact = _parse_exact(line, 1, 0)
+        exact = scan_exact(line, 1, 0)
     except LineProtocolError:
         exact = None
     try:
@@ -368,7 +368,11 @@ def test_fast_path_agrees_with_the_scanner_on_line_shaped_input(parts):
 
 
 def test_public_surface_is_deliberate():
-    from stats_service.events import lineprotocol_events, lineprotocol_parse  # noqa: PLC0415
+    from stats_service.events import (  # noqa: PLC0415
+        lineprotocol_events,
+        lineprotocol_parse,
+        lineprotocol_scan,
+    )
 
     assert sorted(lineprotocol_parse.__all__) == sorted(
         [
@@ -385,3 +389,16 @@ def test_public_surface_is_deliberate():
         ]
     )
     assert lineprotocol_events.__all__ == ["event_from_point"]
+    assert sorted(lineprotocol_scan.__all__) == sorted(
+        [
+            "BOOLEANS",
+            "MAX_KEY_BYTES",
+            "MAX_TIME_NS",
+            "MIN_TIME_NS",
+            "FieldValue",
+            "LineProtocolError",
+            "ParsedPoint",
+            "UnsignedInt",
+            "scan_exact",
+        ]
+    )
