@@ -7,7 +7,7 @@ field types never conflict between lines written to one database.
 
 from __future__ import annotations
 
-__all__ = ["CORPUS", "INFLUXD_16_DIFFERENCES", "STORAGE_REFUSED"]
+__all__ = ["CORPUS", "INFLUXD_16_DIFFERENCES", "MODEL_REFUSED", "STORAGE_REFUSED"]
 
 CORPUS: list[tuple[str, bytes, bool]] = [
     # valid
@@ -121,3 +121,16 @@ STORAGE_REFUSED: list[tuple[str, bytes]] = [
 ]
 """Lines the grammar accepts and influxd refuses when storing them (400 ``partial write``);
 stats-service refuses them too, by its event model (``time`` is reserved)."""
+
+MODEL_REFUSED: dict[str, str] = {
+    "escaped-measurement": "measurements must match the event model's measurement rule",
+    "equals-in-measurement": "as above",
+    "hash-inside": "as above",
+    "escaped-tag": "tag keys must match the event model's key rule",
+    "unicode": "as above (ASCII letters, digits and '_')",
+    "escaped-field-key": "field keys must match the key rule",
+    "quote-in-field-key": "as above",
+    "timestamp-negative": "stats-service stores times from 1970 on",
+    "tag-and-field-same-key": "tags and fields share one namespace in the event model",
+}
+"""Valid lines stats-service refuses by its event model (400 naming the line), with why."""

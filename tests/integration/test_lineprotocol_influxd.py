@@ -13,7 +13,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from influxd import InfluxDServer
-from lineprotocol_corpus import CORPUS, INFLUXD_16_DIFFERENCES, STORAGE_REFUSED
+from lineprotocol_corpus import CORPUS, INFLUXD_16_DIFFERENCES, MODEL_REFUSED, STORAGE_REFUSED
+from service_process import LiveService
 
 from stats_service.errors import InvalidEvent
 from stats_service.events.lineprotocol_events import event_from_point
@@ -77,3 +78,24 @@ def test_lines_influxd_refuses_to_store_are_refused_by_our_model_too(influx):
         point = parse_line(line)
         with pytest.raises(InvalidEvent):
             event_from_point(point, identity="t", now_ns=1, limits=Limits())
+
+
+def test_corpus_written_to_influxd_and_to_the_service(influx, live_service: LiveService):
+    """Each line to both servers' ``/write``: same verdict, same words, but for the model."""
+    client, database = influx
+    refused_by_model = []
+    with httpx.Client(base_url=live_service.url, timeout=10) as service:
+        for name, line, _accepted in CORPUS:
+            theirs = _influxd_answer(client, database, line)
+            response = service.post(
+                "/write", params={"db": "any", "p": live_service.writer}, content=line
+            )
+            if theirs is not None:
+                assert response.status_code == 400, name
+                assert response.json() == {"error": f"{theirs} (line 1)"}, name
+            elif response.status_code == 400:
+                refused_by_model.append(name)
+                assert response.json()["error"].startswith("unable to parse '"), name
+            else:
+                assert response.status_code == 204, name
+    assert sorted(refused_by_model) == sorted(MODEL_REFUSED)
