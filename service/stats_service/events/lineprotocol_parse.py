@@ -62,6 +62,7 @@ __all__ = [
     "LineProtocolError",
     "ParseResult",
     "ParsedPoint",
+    "TooManyLines",
     "UnsignedInt",
     "parse_line",
     "parse_lines",
@@ -185,12 +186,26 @@ def _scan_line(buf: bytes, i: int) -> int:
     return size
 
 
+class TooManyLines(ValueError):
+    """A body holds more lines than allowed; parsing stopped at the first one over."""
+
+    def __init__(self, max_lines: int) -> None:
+        super().__init__(f"more than {max_lines} lines")
+        self.max_lines = max_lines
+
+
 def parse_lines(
-    body: bytes, *, precision: str = "ns", max_line_bytes: int | None = None
+    body: bytes,
+    *,
+    precision: str = "ns",
+    max_line_bytes: int | None = None,
+    max_lines: int | None = None,
 ) -> ParseResult:
     """Parse every line of ``body``; bad lines are reported, never sink the others.
 
     ``precision`` must be a key of :data:`PRECISION_NS` (``ValueError`` otherwise).
+    More than ``max_lines`` lines (blank lines and comments not counted) raise
+    :class:`TooManyLines` as soon as the first one over is reached.
     """
     multiplier = PRECISION_NS.get(precision)
     if multiplier is None:
@@ -201,7 +216,12 @@ def parse_lines(
     size = len(body)
     position = 0
     number = 0
+    most = max_lines if max_lines is not None else size + 1
     while position < size:
+        if len(points) + len(result.errors) >= most:
+            if _has_line(body, position):
+                raise TooManyLines(most)
+            break
         # The usual line: plain, so its newline ends it and one match parses it.
         newline = body.find(b"\n", position)
         if newline < 0:
@@ -236,6 +256,13 @@ def parse_lines(
 
 
 _SPECIAL_STARTS: Final = frozenset({b"", b" ", b"\t", b"\x00", b"#"})
+
+
+def _has_line(body: bytes, position: int) -> bool:
+    """Whether a line that is not blank or a comment starts at or after ``position``."""
+    for _ in split_lines(body[position:]):
+        return True
+    return False
 
 
 def _strip_blanks(line: bytes) -> bytes:

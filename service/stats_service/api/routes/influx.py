@@ -16,6 +16,7 @@ measurement rules, its database or bucket). ``rp``, ``org``/``orgID`` and
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
@@ -25,7 +26,14 @@ from stats_service.api.body import read_body
 from stats_service.api.dependencies import Caller, InfluxWriter
 from stats_service.api.schemas import error_responses
 from stats_service.errors import BadRequest, LineProtocolRejected, PayloadTooLarge
-from stats_service.events.lineprotocol_parse import LineError, parse_lines, split_lines
+from stats_service.events.lineprotocol_parse import (
+    LineError,
+    ParseResult,
+    TooManyLines,
+    parse_lines,
+    split_lines,
+)
+from stats_service.settings import Settings
 
 __all__ = ["router"]
 
@@ -35,6 +43,7 @@ router = APIRouter(tags=["influxdb"])
 # points; we refuse it.
 _V1_PRECISIONS: Final = frozenset({"", "n", "ns", "u", "us", "ms", "s", "m", "h"})
 _V2_PRECISIONS: Final = frozenset({"", "ns", "us", "ms", "s"})
+_INLINE_PARSE_BYTES: Final = 1 << 20
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     204: {"description": "Every line is stored durably."},
     400: {
@@ -114,21 +123,35 @@ async def _write(
         raise
     except BadRequest as exc:
         raise LineProtocolRejected(exc.message, api=api) from None
-    parsed = parse_lines(body, precision=precision, max_line_bytes=settings.max_line_bytes)
-    if len(parsed.points) + len(parsed.errors) > settings.max_batch_events:
+    try:
+        if len(body) > _INLINE_PARSE_BYTES:
+            # Big bodies are parsed in a worker thread so the event loop keeps serving.
+            parsed = await asyncio.to_thread(_parse, body, precision, settings)
+        else:
+            parsed = _parse(body, precision, settings)
+    except TooManyLines:
         raise PayloadTooLarge(
-            f"{len(parsed.points) + len(parsed.errors)} lines are over the limit of "
-            f"{settings.max_batch_events} in one write"
-        )
+            f"more than {settings.max_batch_events} lines in one write; nothing was stored"
+        ) from None
     outcome = await components.ingestor.log_line_points(parsed.points, caller.principal.identity)
     components.metrics.events_accepted(len(outcome.ids), route)
+    texts = _line_texts(body, {number for number, _ in outcome.rejected})
     refused = parsed.errors + [
-        LineError(number, _line_text(body, number), reason) for number, reason in outcome.rejected
+        LineError(number, texts.get(number, ""), reason) for number, reason in outcome.rejected
     ]
     if refused:
         components.metrics.events_rejected(len(refused), "invalid_line")
         raise LineProtocolRejected(_message(refused, written=len(outcome.ids)), api=api)
     return Response(status_code=204)
+
+
+def _parse(body: bytes, precision: str, settings: Settings) -> ParseResult:
+    return parse_lines(
+        body,
+        precision=precision,
+        max_line_bytes=settings.max_line_bytes,
+        max_lines=settings.max_batch_events,
+    )
 
 
 def _message(refused: list[LineError], *, written: int) -> str:
@@ -146,9 +169,15 @@ def _line_number(error: LineError) -> int:
     return error.line_number
 
 
-def _line_text(body: bytes, number: int) -> str:
-    """The text of line ``number`` of ``body``, shortened (only on the error path)."""
-    for found, line in split_lines(body):
-        if found == number:
-            return LineError.shown(line)
-    return ""
+def _line_texts(body: bytes, numbers: set[int]) -> dict[int, str]:
+    """The texts of lines ``numbers`` of ``body``, shortened; one pass, on the error path."""
+    if not numbers:
+        return {}
+    last = max(numbers)
+    texts: dict[int, str] = {}
+    for number, line in split_lines(body):
+        if number in numbers:
+            texts[number] = LineError.shown(line)
+        if number >= last:
+            break
+    return texts

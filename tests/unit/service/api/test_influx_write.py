@@ -317,3 +317,22 @@ def test_imported_legacy_tokens_write_when_accepted(tmp_path):
         assert response.status_code == 401
 
     _run(tmp_path, refused)
+
+
+def test_a_body_over_a_mebibyte_is_parsed_off_the_event_loop_alike(tmp_path):
+    async def scenario(client, tokens, store):
+        body = b"".join(b'big,host=h%05d v=%di,s="%s"\n' % (n, n, b"x" * 40) for n in range(20_000))
+        assert len(body) > 1 << 20
+        response = await client.post(
+            "/api/v2/write?bucket=b", content=body + b"bad\n", headers=_v2(tokens["writer"])
+        )
+        assert response.status_code == 400
+        assert "(line 20001)" in response.json()["message"]
+        assert len(await _all_big(store)) == 20_000
+
+    _run(tmp_path, scenario, STATS_MAX_BATCH_EVENTS="20001")
+
+
+async def _all_big(store: MemoryStore) -> list[Any]:
+    page = await store.query(EventQuery(since_ns=0, until_ns=2**63 - 1, limit=100_000))
+    return page.events

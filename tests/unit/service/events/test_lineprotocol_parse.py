@@ -13,6 +13,7 @@ from stats_service.events.lineprotocol import encode_event
 from stats_service.events.lineprotocol_parse import (
     LineProtocolError,
     ParsedPoint,
+    TooManyLines,
     UnsignedInt,
     parse_line,
     parse_lines,
@@ -382,6 +383,7 @@ def test_public_surface_is_deliberate():
             "LineProtocolError",
             "ParseResult",
             "ParsedPoint",
+            "TooManyLines",
             "UnsignedInt",
             "parse_line",
             "parse_lines",
@@ -402,3 +404,10 @@ def test_public_surface_is_deliberate():
             "scan_exact",
         ]
     )
+
+
+def test_max_lines_stops_at_the_first_line_over():
+    body = b"# c\nm v=1\n\nbad\nm v=2\n# trailing comment\n\n"
+    assert len(parse_lines(body, max_lines=3).points) == 2
+    with pytest.raises(TooManyLines):
+        parse_lines(body + b"m v=3", max_lines=3)
