@@ -45,6 +45,7 @@ import orjson
 from benchmarks.lineprotocol_write import lineprotocol_phase
 from benchmarks.procstat import ProcessTreeSampler
 from benchmarks.report import PhaseCost, cpu_bound_ratio
+from benchmarks.telegraf_peer import telegraf_executable, telegraf_phase
 from stats_service.events.lineprotocol import encode_lines
 from stats_service.events.model import Event, format_time
 
@@ -286,6 +287,11 @@ def run(
             log(f"end to end POST /log/events:   {service.points_per_s:10,.0f} events/s")
             lines = lineprotocol_phase(server, root, point, events, batch, senders, timeout, log)
             log(f"line protocol /api/v2/write:   {lines.points_per_s:10,.0f} points/s")
+            peer: dict[str, Any] = {"telegraf": "skipped: telegraf is not built (make telegraf)"}
+            if telegraf_executable() is not None:
+                telegraf = telegraf_phase(server, root, point, events, batch, senders, timeout, log)
+                log(f"Telegraf listener to influxd:  {telegraf.points_per_s:10,.0f} points/s")
+                peer = telegraf_figures(lines, telegraf)
     ratio = service.points_per_s / raw.points_per_s
     bound = cpu_bound_ratio(raw, service)
     log(f"ratio end to end / raw:        {ratio:10.2f}  (target >= 0.6)")
@@ -301,6 +307,7 @@ def run(
     )
     return {
         **lineprotocol_figures(raw, lines),
+        **peer,
         "events": events,
         "batch": batch,
         "senders": senders,
@@ -332,6 +339,15 @@ def lineprotocol_figures(raw: PhaseCost, lines: PhaseCost) -> dict[str, float]:
         "lineprotocol_service_cpu_vs_influxd": round(
             ratio_of(lines.service_cpu_us, raw.influxd_cpu_us), 2
         ),
+    }
+
+
+def telegraf_figures(lines: PhaseCost, telegraf: PhaseCost) -> dict[str, float]:
+    """The Telegraf peer's figures, and ours as a ratio to its rate."""
+    return {
+        "telegraf_points_per_s": round(telegraf.points_per_s),
+        "telegraf_cpu_us_per_point": round(telegraf.service_cpu_us, 2),
+        "lineprotocol_vs_telegraf": round(ratio_of(lines.points_per_s, telegraf.points_per_s), 3),
     }
 
 

@@ -319,7 +319,6 @@ _PLAIN_LINE_BYTES: Final = re.compile(_PLAIN_LINE_TEXT.encode())
 _PLAIN_TAG: Final = re.compile(",(" + _NAME + ")=(" + _NAME + ")")
 _PLAIN_FIELD: Final = re.compile("(" + _NAME + ")=(" + _VALUE + ")")
 _PLAIN_FLOAT: Final = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_PLAIN_INT: Final = re.compile(r"-?[0-9]+i")
 _PLAIN_UINT: Final = re.compile(r"[0-9]+u")
 _TEXTBOOLEANS: Final = {key.decode(): value for key, value in BOOLEANS.items()}
 
@@ -353,7 +352,8 @@ def _plain_point(match: re.Match[str], multiplier: int, number: int) -> ParsedPo
         elif raw in booleans:
             value = booleans[raw]
         elif raw[-1] == "i":
-            if _PLAIN_INT.fullmatch(raw) is None:
+            digits = raw[1:-1] if raw[0] == "-" else raw[:-1]
+            if not (digits.isascii() and digits.isdigit()):
                 return None
             value = int(raw[:-1])
             if not _INT64_MIN <= value <= _INT64_MAX:

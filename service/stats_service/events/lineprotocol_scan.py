@@ -10,8 +10,7 @@ it on its fast path; that module describes the grammar and is the one to use.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 __all__ = [
     "BOOLEANS",
@@ -73,9 +72,11 @@ class LineProtocolError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedPoint:
-    """One parsed line: names unescaped, values typed, time in ns (``None``: not given)."""
+class ParsedPoint(NamedTuple):
+    """One parsed line: names unescaped, values typed, time in ns (``None``: not given).
+
+    A named tuple: one is built per line, and a tuple builds fastest.
+    """
 
     measurement: str
     tags: dict[str, str]
