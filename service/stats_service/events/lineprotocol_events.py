@@ -52,18 +52,33 @@ _MEASUREMENT_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,127}")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 _NUMBER_BYTES: Final = 8
 _INT64_MIN: Final = -(2**63)
-_NAMES_MAX: Final = 4096
-_valid_names: set[str] = set()
-"""Measurements and keys already found valid and unreserved; bounded."""
+_CACHE_MAX: Final = 4096
+_valid_keys: set[str] = set()
+"""Tag and field keys already found valid and unreserved; bounded."""
+_valid_measurements: set[str] = set()
+"""Measurements already found valid; bounded."""
+_SeriesKey = tuple[str, str, tuple[tuple[str, str], ...], int]
+_series: dict[_SeriesKey, tuple[dict[str, str], int] | None] = {}
+"""Recent series (identity, measurement, tags, string limit): their tags and size, or None."""
 
 
-def _valid(name: str, pattern: re.Pattern[str]) -> bool:
-    if name in _valid_names:
+def _valid_key(name: str) -> bool:
+    if name in _valid_keys:
         return True
-    if pattern.fullmatch(name) is None or name in RESERVED_KEYS:
+    if _KEY_RE.fullmatch(name) is None or name in RESERVED_KEYS:
         return False
-    if len(_valid_names) < _NAMES_MAX:
-        _valid_names.add(name)
+    if len(_valid_keys) < _CACHE_MAX:
+        _valid_keys.add(name)
+    return True
+
+
+def _valid_measurement(name: str) -> bool:
+    if name in _valid_measurements:
+        return True
+    if _MEASUREMENT_RE.fullmatch(name) is None:
+        return False
+    if len(_valid_measurements) < _CACHE_MAX:
+        _valid_measurements.add(name)
     return True
 
 
@@ -109,22 +124,17 @@ def _model_event(point: ParsedPoint, *, identity: str, now_ns: int, limits: Limi
     return replace(event, time_ns=time_ns)
 
 
-def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of calls
-    point: ParsedPoint, identity: str, now_ns: int, limits: Limits
-) -> Event | None:
-    """:func:`event_from_point` for ASCII points with valid names, or ``None``.
-
-    Builds exactly the event the model's path builds; anything else (and
-    every error) is left to that path.
-    """
-    if not identity.isascii() or not _valid(point.measurement, _MEASUREMENT_RE):
+def _plain_series(
+    point: ParsedPoint, identity: str, max_string_bytes: int
+) -> tuple[dict[str, str], int] | None:
+    """The tags (``identity`` first) and their size for a plain series, or ``None``."""
+    if not identity.isascii() or not _valid_measurement(point.measurement):
         return None
-    max_string_bytes = limits.max_string_bytes
     size = len("identity") + len(identity)
     tags: dict[str, str] = {"identity": identity}
     for key, value in point.tags.items():
         if (
-            not _valid(key, _KEY_RE)
+            not _valid_key(key)
             or not value.isascii()
             or len(value) > max_string_bytes
             or _CONTROL_RE.search(value) is not None
@@ -133,6 +143,30 @@ def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of cal
             return None
         tags[key] = value
         size += len(key) + len(value)
+    return tags, size
+
+
+def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of calls
+    point: ParsedPoint, identity: str, now_ns: int, limits: Limits
+) -> Event | None:
+    """:func:`event_from_point` for ASCII points with valid names, or ``None``.
+
+    Builds exactly the event the model's path builds; anything else (and
+    every error) is left to that path.
+    """
+    max_string_bytes = limits.max_string_bytes
+    series_key = (identity, point.measurement, tuple(point.tags.items()), max_string_bytes)
+    if series_key in _series:
+        series = _series[series_key]
+    else:
+        series = _plain_series(point, identity, max_string_bytes)
+        if len(_series) >= _CACHE_MAX:
+            _series.clear()
+        _series[series_key] = series
+    if series is None:
+        return None
+    series_tags, size = series
+    tags = dict(series_tags)
     fields: dict[str, FieldValue] = {}
     event_id: str | None = None
     for key, field_value in point.fields.items():
@@ -141,7 +175,7 @@ def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of cal
                 return None
             event_id = field_value
             continue
-        if not _valid(key, _KEY_RE) or key in tags:
+        if (key not in _valid_keys and not _valid_key(key)) or key in tags:
             return None
         if isinstance(field_value, str):
             if not field_value.isascii() or len(field_value) > max_string_bytes:

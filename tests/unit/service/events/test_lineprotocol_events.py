@@ -112,3 +112,19 @@ def test_fast_path_builds_what_the_model_path_builds(measurement, tags, fields, 
             fast = type(fast)(slow.event_id, fast.measurement, fast.time_ns, fast.tags, fast.fields)
         assert fast == slow
         assert list(fast.tags) == list(slow.tags)
+
+
+def test_a_valid_measurement_does_not_make_a_valid_key():
+    assert _event(b"page.view v=1").measurement == "page.view"
+    with pytest.raises(InvalidEvent, match="field key"):
+        _event(b"m page.view=1")
+    with pytest.raises(InvalidEvent, match="tag key"):
+        _event(b"m,page.view=x v=1")
+
+
+def test_series_are_checked_per_identity_and_limit():
+    assert _event(b"m,host=a v=1", identity="app").tags["identity"] == "app"
+    assert _event(b"m,host=a v=1", identity="other").tags == {"identity": "other", "host": "a"}
+    small = Limits(max_string_bytes=2)
+    with pytest.raises(InvalidEvent):
+        event_from_point(parse_line(b"m,host=abc v=1"), identity="app", now_ns=NOW, limits=small)
