@@ -6,9 +6,10 @@ import sys
 import textwrap
 
 from benchmarks.__main__ import run_batch
-from benchmarks.ingest_vs_raw_write import lineprotocol_figures, point
+from benchmarks.ingest_vs_raw_write import lineprotocol_figures, point, telegraf_figures
 from benchmarks.lineprotocol_write import lineprotocol_point
 from benchmarks.report import PhaseCost, render_table
+from benchmarks.telegraf_peer import telegraf_config, telegraf_executable
 from stats_service.events.lineprotocol import encode_event
 from stats_service.events.lineprotocol_parse import parse_line
 
@@ -62,3 +63,23 @@ def test_runner_keeps_the_figures_and_the_table_shows_them_with_targets(tmp_path
     assert "line protocol: ratio to raw /write" in table
     assert ">= 0.5 (met)" in table
     assert "<= 2.0 (not met)" in table
+
+
+def test_telegraf_config_and_figures():
+    config = telegraf_config(18086, "http://127.0.0.1:8086", 5000, 100_000)
+    assert 'service_address = "127.0.0.1:18086"' in config
+    assert 'urls = ["http://127.0.0.1:8086"]' in config
+    assert "metric_batch_size = 5000" in config
+    assert "metric_buffer_limit = 200000" in config
+    ours = PhaseCost(points_per_s=8000, influxd_cpu_us=8.0, generator_cpu_us=1.0, service_cpu_us=40)
+    peer = PhaseCost(points_per_s=32000, influxd_cpu_us=8.0, generator_cpu_us=1.0, service_cpu_us=9)
+    assert telegraf_figures(ours, peer) == {
+        "telegraf_points_per_s": 32000,
+        "telegraf_cpu_us_per_point": 9.0,
+        "lineprotocol_vs_telegraf": 0.25,
+    }
+
+
+def test_telegraf_executable_prefers_the_configured_one(monkeypatch):
+    monkeypatch.setenv("BENCH_TELEGRAF", "/opt/telegraf")
+    assert telegraf_executable() == "/opt/telegraf"
