@@ -57,7 +57,9 @@ TELEGRAF_TAGS := custom,inputs.influxdb_v2_listener,outputs.influxdb
 
 .PHONY: telegraf
 telegraf:  ## build Telegraf (listener + InfluxDB output only), the batch benchmark's peer; cached
-	@test -x $(TELEGRAF_BIN)/telegraf || GOBIN=$(TELEGRAF_BIN) go install -tags "$(TELEGRAF_TAGS)" 	  github.com/influxdata/telegraf/cmd/telegraf@v1.32.3 	  || echo "telegraf could not be built; the batch benchmark skips its peer"
+	@test -x $(TELEGRAF_BIN)/telegraf || GOBIN=$(TELEGRAF_BIN) go install -tags "$(TELEGRAF_TAGS)" \
+	  github.com/influxdata/telegraf/cmd/telegraf@v1.32.3 \
+	  || echo "telegraf could not be built; the batch benchmark skips its peer"
 
 bench: $(BENCH_STAMP) servers telegraf  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
 	@command -v wrk >/dev/null 2>&1 || { \
