@@ -57,9 +57,9 @@ _valid_keys: set[str] = set()
 """Tag and field keys already found valid and unreserved; bounded."""
 _valid_measurements: set[str] = set()
 """Measurements already found valid; bounded."""
-_SeriesKey = tuple[str, str, tuple[tuple[str, str], ...], int]
+_SeriesKey = tuple[str, object, int]
 _series: dict[_SeriesKey, tuple[dict[str, str], int] | None] = {}
-"""Recent series (identity, measurement, tags, string limit): their tags and size, or None."""
+"""Recent series (identity, the line's series text or its parts, string limit): tags and size."""
 
 
 def _valid_key(name: str) -> bool:
@@ -155,7 +155,11 @@ def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of cal
     every error) is left to that path.
     """
     max_string_bytes = limits.max_string_bytes
-    series_key = (identity, point.measurement, tuple(point.tags.items()), max_string_bytes)
+    series_key: _SeriesKey = (
+        identity,
+        point.series if point.series is not None else (point.measurement, *point.tags.items()),
+        max_string_bytes,
+    )
     if series_key in _series:
         series = _series[series_key]
     else:

@@ -320,7 +320,10 @@ _PLAIN_TAG: Final = re.compile(",(" + _NAME + ")=(" + _NAME + ")")
 _PLAIN_FIELD: Final = re.compile("(" + _NAME + ")=(" + _VALUE + ")")
 _PLAIN_FLOAT: Final = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _PLAIN_UINT: Final = re.compile(r"[0-9]+u")
-_TEXTBOOLEANS: Final = {key.decode(): value for key, value in BOOLEANS.items()}
+_TAGS_CACHE_SIZE: Final = 4096
+_plain_tags: dict[str, dict[str, str]] = {}
+"""The tags of recently seen plain tag sections (``,k=v,...``); shared, never mutated."""
+_TEXT_BOOLEANS: Final = {key.decode(): value for key, value in BOOLEANS.items()}
 
 
 def _parse_plain(text: str, multiplier: int, number: int) -> ParsedPoint | None:
@@ -337,14 +340,17 @@ def _plain_point(match: re.Match[str], multiplier: int, number: int) -> ParsedPo
         len(text[: match.end(2)].encode()) > MAX_KEY_BYTES
     ):
         return None
-    tags: dict[str, str] = {}
-    if tag_text:
+    tags = _plain_tags.get(tag_text)
+    if tags is None:
         pairs = _PLAIN_TAG.findall(tag_text)
         tags = dict(sorted(pairs))
         if len(tags) != len(pairs):
             return None
+        if len(_plain_tags) >= _TAGS_CACHE_SIZE:
+            _plain_tags.clear()
+        _plain_tags[tag_text] = tags
     fields: dict[str, FieldValue] = {}
-    booleans = _TEXTBOOLEANS
+    booleans = _TEXT_BOOLEANS
     for key, raw in _PLAIN_FIELD.findall(field_text):
         value: FieldValue
         if raw[0] == '"':
@@ -375,4 +381,4 @@ def _plain_point(match: re.Match[str], multiplier: int, number: int) -> ParsedPo
         time_ns = when * multiplier
         if not (_INT64_MIN <= when <= _INT64_MAX and MIN_TIME_NS <= time_ns <= MAX_TIME_NS):
             return None
-    return ParsedPoint(measurement, tags, fields, time_ns, number)
+    return ParsedPoint(measurement, tags, fields, time_ns, number, text[: match.end(2)])

@@ -75,7 +75,8 @@ class LineProtocolError(ValueError):
 class ParsedPoint(NamedTuple):
     """One parsed line: names unescaped, values typed, time in ns (``None``: not given).
 
-    A named tuple: one is built per line, and a tuple builds fastest.
+    A named tuple: one is built per line, and a tuple builds fastest. Points of
+    one series may share their ``tags`` dict: treat it as read-only.
     """
 
     measurement: str
@@ -84,6 +85,8 @@ class ParsedPoint(NamedTuple):
     time_ns: int | None
     line_number: int = 0
     """1-based number of the line in its body (0 when parsed alone)."""
+    series: str | None = None
+    """The line's text up to the fields (measurement and tags) when it is plain, else None."""
 
 
 def scan_exact(line: bytes, multiplier: int, number: int = 0) -> ParsedPoint:
