@@ -53,7 +53,16 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-bench.txt
 	touch $@
 
-bench: $(BENCH_STAMP) servers  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
+TELEGRAF_BIN := $(HOME)/.cache/stats-service/telegraf/bin
+TELEGRAF_TAGS := custom,inputs.influxdb_v2_listener,outputs.influxdb
+
+.PHONY: telegraf
+telegraf:  ## build Telegraf (listener + InfluxDB output only), the batch benchmark's peer; cached
+	@test -x $(TELEGRAF_BIN)/telegraf || GOBIN=$(TELEGRAF_BIN) go install -tags "$(TELEGRAF_TAGS)" \
+	  github.com/influxdata/telegraf/cmd/telegraf@v1.32.3 \
+	  || echo "telegraf could not be built; the batch benchmark skips its peer"
+
+bench: $(BENCH_STAMP) servers telegraf  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing Debian package wrk"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }

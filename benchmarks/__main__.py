@@ -69,6 +69,14 @@ _BATCH_CPU_KEYS = (
     "influxd_cpu_us_per_point_raw",
     "influxd_cpu_us_per_point_end_to_end",
     "cpu_bound_ratio",
+    "lineprotocol_points_per_s",
+    "lineprotocol_ratio",
+    "lineprotocol_service_cpu_us_per_point",
+    "lineprotocol_influxd_cpu_us_per_point",
+    "lineprotocol_service_cpu_vs_influxd",
+    "telegraf_points_per_s",
+    "telegraf_cpu_us_per_point",
+    "lineprotocol_vs_telegraf",
 )
 """CPU figures of the batch benchmark's answer shown beside its rates, when it has them."""
 

@@ -42,8 +42,10 @@ from typing import Any
 import httpx
 import orjson
 
+from benchmarks.lineprotocol_write import lineprotocol_phase
 from benchmarks.procstat import ProcessTreeSampler
 from benchmarks.report import PhaseCost, cpu_bound_ratio
+from benchmarks.telegraf_peer import telegraf_executable, telegraf_phase
 from stats_service.events.model import Event, format_time
 from stats_service.storage.influx.lineprotocol import encode_lines
 
@@ -283,6 +285,13 @@ def run(
             log(f"raw line protocol /write:      {raw.points_per_s:10,.0f} points/s ({shown})")
             service = end_to_end_phase(server, root, events, batch, senders, timeout, log)
             log(f"end to end POST /log/events:   {service.points_per_s:10,.0f} events/s")
+            lines = lineprotocol_phase(server, root, point, events, batch, senders, timeout, log)
+            log(f"line protocol /api/v2/write:   {lines.points_per_s:10,.0f} points/s")
+            peer: dict[str, Any] = {"telegraf": "skipped: telegraf is not built (make telegraf)"}
+            if telegraf_executable() is not None:
+                telegraf = telegraf_phase(server, root, point, events, batch, senders, timeout, log)
+                log(f"Telegraf listener to influxd:  {telegraf.points_per_s:10,.0f} points/s")
+                peer = telegraf_figures(lines, telegraf)
     ratio = service.points_per_s / raw.points_per_s
     bound = cpu_bound_ratio(raw, service)
     log(f"ratio end to end / raw:        {ratio:10.2f}  (target >= 0.6)")
@@ -291,7 +300,14 @@ def run(
         f"{service.influxd_cpu_us:.1f} end to end; service {service.service_cpu_us:.1f}; "
         f"ratio if CPU were the only limit {bound:.2f}"
     )
+    log(
+        f"line protocol / raw:           {lines.points_per_s / raw.points_per_s:10.2f}  "
+        f"(target >= 0.5); service CPU per point {lines.service_cpu_us:.1f} µs, "
+        f"{lines.service_cpu_us / raw.influxd_cpu_us:.1f}x influxd's (target <= 2)"
+    )
     return {
+        **lineprotocol_figures(raw, lines),
+        **peer,
         "events": events,
         "batch": batch,
         "senders": senders,
@@ -311,6 +327,32 @@ def run(
         "machine": platform.machine(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def lineprotocol_figures(raw: PhaseCost, lines: PhaseCost) -> dict[str, float]:
+    """The line-protocol phase's figures, beside the raw baseline of the same run."""
+    return {
+        "lineprotocol_points_per_s": round(lines.points_per_s),
+        "lineprotocol_ratio": round(ratio_of(lines.points_per_s, raw.points_per_s), 3),
+        "lineprotocol_service_cpu_us_per_point": round(lines.service_cpu_us, 2),
+        "lineprotocol_influxd_cpu_us_per_point": round(lines.influxd_cpu_us, 2),
+        "lineprotocol_service_cpu_vs_influxd": round(
+            ratio_of(lines.service_cpu_us, raw.influxd_cpu_us), 2
+        ),
+    }
+
+
+def telegraf_figures(lines: PhaseCost, telegraf: PhaseCost) -> dict[str, float]:
+    """The Telegraf peer's figures, and ours as a ratio to its rate."""
+    return {
+        "telegraf_points_per_s": round(telegraf.points_per_s),
+        "telegraf_cpu_us_per_point": round(telegraf.service_cpu_us, 2),
+        "lineprotocol_vs_telegraf": round(ratio_of(lines.points_per_s, telegraf.points_per_s), 3),
+    }
+
+
+def ratio_of(value: float, baseline: float) -> float:
+    return value / baseline if baseline else 0.0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,6 +71,9 @@ REQUIRED_KEYS: tuple[str, ...] = (
 TARGETS: Mapping[str, tuple[str, float]] = {
     "single_event.ratio": (">=", 1.0),
     "batch_ingest.ratio": (">=", 0.7),
+    "batch_ingest.lineprotocol_ratio": (">=", 0.5),
+    "batch_ingest.lineprotocol_service_cpu_vs_influxd": ("<=", 2.0),
+    "batch_ingest.lineprotocol_vs_telegraf": (">=", 0.8),
     "client.log_p99_us": ("<=", 50.0),
     "client.delivered_events_per_s": (">=", 20_000.0),
 }
@@ -537,6 +540,22 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("batch_ingest.service_cpu_us_per_event", "batch: stats-service CPU per event, µs"),
     ("batch_ingest.influxd_cpu_us_per_point_raw", "batch: influxd CPU per point (raw), µs"),
     ("batch_ingest.cpu_bound_ratio", "batch: ratio if CPU were the only limit"),
+    (
+        "batch_ingest.lineprotocol_points_per_s",
+        "line protocol: /api/v2/write until queryable, points/s",
+    ),
+    ("batch_ingest.lineprotocol_ratio", "line protocol: ratio to raw /write"),
+    (
+        "batch_ingest.lineprotocol_service_cpu_us_per_point",
+        "line protocol: stats-service CPU per point, µs",
+    ),
+    (
+        "batch_ingest.lineprotocol_service_cpu_vs_influxd",
+        "line protocol: service CPU / influxd CPU (raw)",
+    ),
+    ("batch_ingest.telegraf_points_per_s", "Telegraf peer (not durable), points/s"),
+    ("batch_ingest.telegraf_cpu_us_per_point", "Telegraf peer: CPU per point, µs"),
+    ("batch_ingest.lineprotocol_vs_telegraf", "line protocol: ratio to the Telegraf peer"),
     ("client.log_p99_us", "client: log() p99, µs"),
     ("client.delivered_events_per_s", "client: delivered and stored, events/s"),
     ("service.max_rss_mb", "service: max RSS under sustained load, MiB"),

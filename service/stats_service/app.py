@@ -24,12 +24,13 @@ from stats_service.api.component import Component
 from stats_service.api.dependencies import Components
 from stats_service.api.errors import install_error_handlers
 from stats_service.api.fastlane import IngestFastLane
-from stats_service.api.routes import events, health, ping
+from stats_service.api.routes import events, health, influx, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
 from stats_service.backends import build_store
 from stats_service.components import ComponentSpec
 from stats_service.delivery.queue import DeliveryReporter
+from stats_service.auth.legacy import LegacyTokens
 from stats_service.ingest import Ingestor
 from stats_service.observability import configure_logging, install_observability
 from stats_service.settings import Settings, settings_from_environment
@@ -104,6 +105,11 @@ def create_app(
                 reload_interval_seconds=settings.token_reload_interval_seconds,
             ),
             clock=clock,
+            legacy=(
+                LegacyTokens.load(settings.resolved_legacy_secret_file).verify
+                if settings.accept_legacy_tokens
+                else None
+            ),
         )
         ingestor = Ingestor(
             backend,
@@ -145,6 +151,7 @@ def create_app(
         for router in extension.routers():
             app.include_router(router)
     events.document_page_size(app, settings.max_page_size)
+    app.include_router(influx.router)
     app.add_middleware(TrailingSlashMiddleware)
     # Last, so that it wraps every other middleware.
     observability = install_observability(

@@ -20,6 +20,7 @@ from typing import NoReturn, TypeVar
 from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
+from stats_service.auth.legacy_cli import add_import_legacy_command
 from stats_service.backends import OUTBOX_FILE, build_queue
 from stats_service.delivery.queue import DurableQueue
 from stats_service.errors import ConfigurationError, StatsServiceError
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", parents=[config], help="revoke a token by its id")
     revoke.add_argument("token_id")
     revoke.set_defaults(command=_token_revoke)
+    add_import_legacy_command(token, [config])
 
     outbox = commands.add_parser(
         "outbox", help="the durable outbox of the influxdb backends"

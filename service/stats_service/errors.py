@@ -6,6 +6,7 @@ bodies by hand::
 
     StatsServiceError                 500 internal (never raised for client input)
     ├── BadRequest                    400 bad_request
+    │   └── LineProtocolRejected      400 in InfluxDB's error shape (the write endpoints)
     ├── Unauthorized                  401 unauthorized (+ WWW-Authenticate)
     ├── Forbidden                     403 forbidden
     ├── NotFound                      404 not_found
@@ -27,6 +28,7 @@ __all__ = [
     "Forbidden",
     "InvalidEvent",
     "InvalidInput",
+    "LineProtocolRejected",
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -62,6 +64,18 @@ class BadRequest(StatsServiceError):
 
     status_code = 400
     code = "bad_request"
+
+
+class LineProtocolRejected(BadRequest):
+    """A line-protocol write refused in whole or in part (the good lines are stored).
+
+    Answered in the error shape of the InfluxDB API the client spoke: ``api``
+    is ``"v1"`` (``{"error": message}``) or ``"v2"`` (``{"code", "message"}``).
+    """
+
+    def __init__(self, message: str, *, api: str) -> None:
+        super().__init__(message)
+        self.api = api
 
 
 class Unauthorized(StatsServiceError):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stats_service.errors import InvalidEvent
+from stats_service.events.lineprotocol_events import event_from_point
+from stats_service.events.lineprotocol_parse import ParsedPoint
 from stats_service.events.model import Event, Limits, parse_event, parse_item, parse_point
 from stats_service.storage.base import EventStore
 
@@ -110,6 +112,28 @@ class Ingestor:
                 )
             except InvalidEvent as exc:
                 rejected.append((index, exc.message))
+        if events:
+            await self._store.write(events)
+        return BatchOutcome(ids=[event.event_id for event in events], rejected=rejected)
+
+    async def log_line_points(self, points: Sequence[ParsedPoint], identity: str) -> BatchOutcome:
+        """Store every parsed line-protocol point the event model accepts.
+
+        Refused points are reported by their line number (``rejected``), never
+        sink the rest; points without a time get the arrival time plus their
+        index in nanoseconds.
+        """
+        now = self._clock_ns()
+        events: list[Event] = []
+        rejected: list[tuple[int, str]] = []
+        limits = self._limits
+        for index, point in enumerate(points):
+            try:
+                events.append(
+                    event_from_point(point, identity=identity, now_ns=now + index, limits=limits)
+                )
+            except InvalidEvent as exc:
+                rejected.append((point.line_number, exc.message))
         if events:
             await self._store.write(events)
         return BatchOutcome(ids=[event.event_id for event in events], rejected=rejected)

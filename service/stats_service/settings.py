@@ -176,6 +176,20 @@ class Settings:
     max_string_bytes: int = field(default=16_384, metadata=_doc("Largest string value."))
     max_keys: int = field(default=256, metadata=_doc("Most tags plus fields in one event."))
     max_page_size: int = field(default=1000, metadata=_doc("Largest `limit` of `GET /log/events`."))
+    max_line_bytes: int = field(
+        default=262_144,
+        metadata=_doc("Longest line of line protocol on `/write` and `/api/v2/write`."),
+    )
+    accept_legacy_tokens: bool = field(
+        default=False,
+        metadata=_doc("Accept the original service's tokens imported by `token import-legacy`."),
+    )
+    legacy_secret_file: Path | None = field(
+        default=None,
+        metadata=_doc(
+            "Secrets of imported legacy tokens (0600); default `<data_dir>/legacy-secrets.json`."
+        ),
+    )
 
     @property
     def resolved_access_file(self) -> Path:
@@ -186,6 +200,11 @@ class Settings:
     def resolved_secret_key_file(self) -> Path:
         """The key file path, defaulting under the data dir."""
         return self.secret_key_file or self.data_dir / "secret.key"
+
+    @property
+    def resolved_legacy_secret_file(self) -> Path:
+        """The legacy secret file path, defaulting under the data dir."""
+        return self.legacy_secret_file or self.data_dir / "legacy-secrets.json"
 
     @property
     def limits(self) -> Limits:

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 
 from stats_service.auth import Authenticator, Principal
+from stats_service.auth.credentials import token_from_credentials
 from stats_service.ingest import Ingestor
 from stats_service.observability import MetricsRecorder
 from stats_service.settings import Settings
@@ -24,7 +25,7 @@ from stats_service.storage.base import EventStore
 if TYPE_CHECKING:
     from stats_service.api.component import Component
 
-__all__ = ["Caller", "Components", "Reader", "Runtime", "Store", "Writer"]
+__all__ = ["Caller", "Components", "InfluxWriter", "Reader", "Runtime", "Store", "Writer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +92,20 @@ def _caller_with(scope: str) -> object:
 
 Writer = Annotated[Caller, _caller_with("write")]
 Reader = Annotated[Caller, _caller_with("read")]
+
+
+async def _influx_writer(
+    request: Request,
+    authorization: Annotated[str | None, Depends(_authorization)],
+) -> Caller:
+    # The InfluxDB-compatible endpoints also take the token as Basic auth's
+    # password or as the 1.x ``p`` query parameter (see ``auth.credentials``).
+    components: Components = request.app.state.components
+    token = token_from_credentials(authorization, request.query_params.get("p"))
+    principal = components.authenticator.authenticate_token(token)
+    Authenticator.require(principal, "write")
+    return Caller(principal, components)
+
+
+InfluxWriter = Annotated[Caller, Depends(_influx_writer)]
+"""A caller with the ``write`` scope, by any of the credentials InfluxDB clients send."""

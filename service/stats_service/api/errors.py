@@ -18,9 +18,15 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 
-from stats_service.errors import StatsServiceError
+from stats_service.errors import LineProtocolRejected, StatsServiceError
 
-__all__ = ["error_body", "error_parts", "error_response", "install_error_handlers"]
+__all__ = [
+    "error_body",
+    "error_parts",
+    "error_response",
+    "influx_error_body",
+    "install_error_handlers",
+]
 
 logger = logging.getLogger("stats_service.api")
 
@@ -44,10 +50,19 @@ def error_body(code: str, message: str, details: Any = None) -> bytes:
     return orjson.dumps({"error": {"code": code, "message": message, "details": details}})
 
 
+def influx_error_body(api: str, message: str) -> bytes:
+    """InfluxDB's error body: 1.x ``{"error"}``, 2.x ``{"code": "invalid", "message"}``."""
+    if api == "v1":
+        return orjson.dumps({"error": message})
+    return orjson.dumps({"code": "invalid", "message": message})
+
+
 def error_parts(exc: StatsServiceError) -> tuple[int, bytes, dict[str, str]]:
     """Status, body and extra headers for a service error (raw ASGI callers use this)."""
     if exc.status_code >= 500 and exc.status_code != 503:
         logger.error("internal error: %s", exc.message)
+    if isinstance(exc, LineProtocolRejected):
+        return exc.status_code, influx_error_body(exc.api, exc.message), exc.headers()
     return exc.status_code, error_body(exc.code, exc.message, exc.details), exc.headers()
 
 

@@ -7,6 +7,9 @@
   secrets), reloaded on change, and :class:`Authenticator`, which runs every check for a
   request and yields a :class:`Principal`.
 - :mod:`.keys`: generate, vet, read and write signing keys.
+- :mod:`.credentials`: the token of an InfluxDB client (``Token``, Basic auth or ``p``).
+- :mod:`.legacy` (and :mod:`.legacy_cli`, the ``token import-legacy`` command): the
+  original service's tokens, verified the original way once imported.
 
 Scopes are ``read``, ``write`` and ``admin`` (which implies both).
 """

@@ -168,8 +168,11 @@ class AccessFile:
         *,
         expires_at: int | None,
         now: int,
+        token_id: str | None = None,
     ) -> TokenRecord:
         """Record a new token id for ``identity`` and write the file; return the new record.
+
+        ``token_id`` fixes the id (imported tokens); by default a fresh one is drawn.
 
         ``ValueError`` for a bad identity, no or unknown scopes, or an expiry not after
         ``now``; :class:`InvalidAccessFile` if the current file is corrupt (it is left as is).
@@ -187,9 +190,13 @@ class AccessFile:
             raise ValueError("expires_at must be after now")
         with self._lock:
             current = self._read_for_update()
-            token_id = new_token_id()
-            while token_id in current:  # pragma: no cover - 64 random bits
+            if token_id is not None:
+                if token_id in current or not token_id.isprintable() or not token_id:
+                    raise ValueError(f"token id {token_id!r} is taken or not printable")
+            else:
                 token_id = new_token_id()
+                while token_id in current:  # pragma: no cover - 64 random bits
+                    token_id = new_token_id()
             record = TokenRecord(
                 token_id=token_id,
                 identity=identity,
@@ -294,10 +301,13 @@ class Authenticator:
         access: AccessFile,
         *,
         clock: Callable[[], float] = time.time,
+        legacy: Callable[[str], TokenClaims] | None = None,
     ) -> None:
         self._signer = signer
         self._access = access
         self._clock = clock
+        # Verifies tokens of the original service (``auth.legacy``) when they are accepted.
+        self._legacy = legacy
 
     def authenticate(self, authorization_header: str | None) -> Principal:
         """The caller behind ``authorization_header``.
@@ -307,9 +317,20 @@ class Authenticator:
         ``expired`` (by the token or by the access file), ``unknown`` (token id not in the
         access file, or listed for another identity) or ``revoked``.
         """
-        token = parse_authorization(authorization_header)
+        return self.authenticate_token(parse_authorization(authorization_header))
+
+    def authenticate_token(self, token: str) -> Principal:
+        """The caller holding ``token`` (found in a header, Basic auth or a query parameter).
+
+        Raises :class:`~stats_service.auth.tokens.AuthenticationFailed` as
+        :meth:`authenticate` does. A token without a ``.`` is a legacy token when
+        legacy tokens are accepted.
+        """
         now = self._clock()
-        claims = self._signer.verify(token, now=now)
+        if self._legacy is not None and "." not in token:
+            claims = self._legacy(token)
+        else:
+            claims = self._signer.verify(token, now=now)
         record = self._access.lookup(claims.token_id)
         if record is None or record.identity != claims.identity:
             raise AuthenticationFailed("unknown")
