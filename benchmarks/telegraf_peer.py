@@ -25,8 +25,8 @@ import httpx
 from benchmarks.procstat import ProcessTreeSampler
 from benchmarks.report import PhaseCost
 from benchmarks.servers import free_port
-from stats_service.storage.influx.lineprotocol import encode_lines
 from stats_service.events.model import Event
+from stats_service.storage.influx.lineprotocol import encode_lines
 
 if TYPE_CHECKING:
     from influxd import InfluxDServer

@@ -27,10 +27,10 @@ from stats_service.api.fastlane import IngestFastLane
 from stats_service.api.routes import events, health, influx, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
+from stats_service.auth.legacy import LegacyTokens
 from stats_service.backends import build_store
 from stats_service.components import ComponentSpec
 from stats_service.delivery.queue import DeliveryReporter
-from stats_service.auth.legacy import LegacyTokens
 from stats_service.ingest import Ingestor
 from stats_service.observability import configure_logging, install_observability
 from stats_service.settings import Settings, settings_from_environment

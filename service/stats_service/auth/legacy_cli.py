@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stats_service.auth.access import AccessFile
 from stats_service.auth.keys import write_private_file
@@ -27,7 +27,7 @@ __all__ = ["add_import_legacy_command"]
 
 
 def add_import_legacy_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: argparse._SubParsersAction[Any],
     parents: list[argparse.ArgumentParser],
 ) -> None:
     """Register ``import-legacy`` under the ``token`` commands."""

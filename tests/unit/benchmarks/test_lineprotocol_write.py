@@ -10,8 +10,8 @@ from benchmarks.ingest_vs_raw_write import lineprotocol_figures, point, telegraf
 from benchmarks.lineprotocol_write import lineprotocol_point
 from benchmarks.report import PhaseCost, render_table
 from benchmarks.telegraf_peer import telegraf_config, telegraf_executable
-from stats_service.storage.influx.lineprotocol import encode_event
 from stats_service.events.lineprotocol_parse import parse_line
+from stats_service.storage.influx.lineprotocol import encode_event
 
 
 def test_points_drop_only_the_identity_tag_and_parse_back():

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lineprotocol_corpus import CORPUS, INFLUXD_16_DIFFERENCES
 
-from stats_service.storage.influx.lineprotocol import encode_event
 from stats_service.events.lineprotocol_parse import (
     LineProtocolError,
     ParsedPoint,
@@ -21,6 +20,7 @@ from stats_service.events.lineprotocol_parse import (
 )
 from stats_service.events.lineprotocol_scan import scan_exact
 from stats_service.events.model import Event
+from stats_service.storage.influx.lineprotocol import encode_event
 
 BOUNDED = settings(max_examples=300, deadline=None)
 
