@@ -20,11 +20,11 @@ from typing import NoReturn, TypeVar
 from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSigner, parse_duration
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
-from stats_service.auth.legacy_cli import add_import_legacy_command
 from stats_service.backends import OUTBOX_FILE, build_queue
 from stats_service.delivery.queue import DurableQueue
 from stats_service.errors import ConfigurationError, StatsServiceError
 from stats_service.events.model import format_time, to_flat_dict
+from stats_service.legacy_import import add_import_legacy_command
 from stats_service.settings import Settings, settings_from_environment
 from stats_service.subsystems import SUBSYSTEMS
 

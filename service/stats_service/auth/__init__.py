@@ -8,8 +8,8 @@
   request and yields a :class:`Principal`.
 - :mod:`.keys`: generate, vet, read and write signing keys.
 - :mod:`.credentials`: the token of an InfluxDB client (``Token``, Basic auth or ``p``).
-- :mod:`.legacy` (and :mod:`.legacy_cli`, the ``token import-legacy`` command): the
-  original service's tokens, verified the original way once imported.
+- :mod:`.legacy`: the original service's tokens, verified the original way once
+  imported (the ``token import-legacy`` command is :mod:`stats_service.legacy_import`).
 
 Scopes are ``read``, ``write`` and ``admin`` (which implies both).
 """
