@@ -25,6 +25,7 @@ from stats_service.api.routes import events, health, ping
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
 from stats_service.ingest import Ingestor
+from stats_service.monitors import MonitorsComponent
 from stats_service.observability import configure_logging, install_observability
 from stats_service.settings import Settings, settings_from_environment
 from stats_service.storage.base import EventStore
@@ -77,6 +78,7 @@ def create_app(
     serves ``POST /log/event`` through the router too (tests compare both).
     """
     keys = settings.check_serving()
+    monitors = MonitorsComponent(settings) if settings.monitors_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,11 +104,15 @@ def create_app(
         app.state.components = Components(settings, backend, ingestor, authenticator, metrics)
         # Everything built so far lives as long as the app: keep it out of the
         # cyclic collector's scans, which otherwise cost ingestion measurable CPU.
+        if monitors is not None:
+            await monitors.start(ingestor, registry=getattr(metrics, "registry", None))
         gc.collect()
         gc.freeze()
         try:
             yield
         finally:
+            if monitors is not None:
+                await monitors.stop()
             metrics.watch_outbox(None)
             await backend.close()
 
@@ -121,6 +127,8 @@ def create_app(
     app.include_router(ping.router)
     app.include_router(health.router)
     app.include_router(events.router)
+    if monitors is not None:
+        app.include_router(monitors.router)
     app.add_middleware(TrailingSlashMiddleware)
     # Last, so that it wraps every other middleware.
     observability = install_observability(

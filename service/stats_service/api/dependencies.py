@@ -21,7 +21,7 @@ from stats_service.observability import MetricsRecorder
 from stats_service.settings import Settings
 from stats_service.storage.base import EventStore
 
-__all__ = ["Caller", "Components", "Reader", "Runtime", "Store", "Writer"]
+__all__ = ["Admin", "Caller", "Components", "Reader", "Runtime", "Store", "Writer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +86,4 @@ def _caller_with(scope: str) -> object:
 
 Writer = Annotated[Caller, _caller_with("write")]
 Reader = Annotated[Caller, _caller_with("read")]
+Admin = Annotated[Caller, _caller_with("admin")]
