@@ -138,6 +138,16 @@ class MonitorSpec(BaseModel):
                 raise ValueError(f"header {name!r} has a line break in its value")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_timeout(cls, data: Any) -> Any:
+        # Without a timeout: 10 s, or the interval when that is shorter.
+        if isinstance(data, dict) and data.get("timeout_seconds") is None:
+            interval = data.get("interval_seconds", 60)
+            if isinstance(interval, int | float) and not isinstance(interval, bool):
+                data = {**data, "timeout_seconds": min(10.0, float(interval))}
+        return data
+
     @model_validator(mode="after")
     def _timeout_within_interval(self) -> MonitorSpec:
         if self.timeout_seconds > self.interval_seconds:
