@@ -13,6 +13,7 @@ from stats_service.monitors.model import CheckResult, ConditionFailure, Monitor,
 __all__ = [
     "RESULT_COLUMNS",
     "ROLLUP_COLUMNS",
+    "Row",
     "monitor_from_row",
     "monitor_row",
     "result_from_row",
