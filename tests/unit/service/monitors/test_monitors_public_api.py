@@ -8,26 +8,66 @@ import pytest
 
 SURFACES = {
     "stats_service.monitors": ["MonitorsComponent"],
-    "stats_service.monitors.aggregator": ["GRANULARITIES", "Granularity", "Rollup", "bucket_start", "rollups_of"],
+    "stats_service.monitors.aggregator": [
+        "GRANULARITIES",
+        "Granularity",
+        "Rollup",
+        "bucket_start",
+        "rollups_of",
+    ],
     "stats_service.monitors.checker": ["Checker", "classify"],
-    "stats_service.monitors.cli": ["export_monitors", "import_monitors", "register_monitor_commands"],
+    "stats_service.monitors.cli": [
+        "export_monitors",
+        "import_monitors",
+        "register_monitor_commands",
+    ],
     "stats_service.monitors.codec": [
-        "RESULT_COLUMNS", "ROLLUP_COLUMNS", "Row", "monitor_from_row", "monitor_row",
-        "result_from_row", "result_row", "rollup_from_row", "rollup_row",
+        "RESULT_COLUMNS",
+        "ROLLUP_COLUMNS",
+        "Row",
+        "monitor_from_row",
+        "monitor_row",
+        "result_from_row",
+        "result_row",
+        "rollup_from_row",
+        "rollup_row",
     ],
     "stats_service.monitors.component": ["IngestSink", "MonitorsComponent", "build_monitor_store"],
     "stats_service.monitors.conditions": ["Observed", "evaluate", "json_path_get"],
-    "stats_service.monitors.histogram": ["GAMMA", "RELATIVE_ERROR", "LatencyHistogram", "bucket_of"],
+    "stats_service.monitors.histogram": [
+        "GAMMA",
+        "RELATIVE_ERROR",
+        "LatencyHistogram",
+        "bucket_of",
+    ],
     "stats_service.monitors.metrics": ["MonitorMetrics"],
     "stats_service.monitors.postgres_store": ["PostgresMonitorStore"],
     "stats_service.monitors.routes": ["build_router"],
-    "stats_service.monitors.scheduler": ["Clock", "ManualClock", "Scheduler", "SchedulerStats", "SystemClock"],
-    "stats_service.monitors.service": ["STATUS_WINDOWS", "MonitorService", "ResultSink", "Retention", "invalid_spec"],
+    "stats_service.monitors.scheduler": [
+        "Clock",
+        "ManualClock",
+        "Scheduler",
+        "SchedulerStats",
+        "SystemClock",
+    ],
+    "stats_service.monitors.service": [
+        "STATUS_WINDOWS",
+        "MonitorService",
+        "ResultSink",
+        "Retention",
+        "invalid_spec",
+    ],
     "stats_service.monitors.sqlite_store": ["SQLiteMonitorStore"],
     "stats_service.monitors.store": [
-        "Cutoffs", "MemoryMonitorStore", "MonitorState", "MonitorStore", "StoreSize", "next_state", "time_key",
+        "Cutoffs",
+        "MemoryMonitorStore",
+        "MonitorState",
+        "MonitorStore",
+        "StoreSize",
+        "next_state",
+        "time_key",
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("module_name", "names"), SURFACES.items(), ids=list(SURFACES))
