@@ -110,7 +110,7 @@ def _latencies(name: str) -> list[float]:
 def _expected(title: str) -> dict[str, float]:
     names = ("home", "api")
     if title == "Checks per interval":
-        return {n: 60 for n in names}
+        return dict.fromkeys(names, 60)
     if title == "Failed checks per interval":
         return {"api": 12}  # a monitor that never failed has no series at all
     if title == "Response time p95":
