@@ -61,6 +61,7 @@ bench: $(BENCH_STAMP) servers  ## side-by-side benchmarks (wrk, loopback); resul
 	  echo "installing Debian package wrk"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.monitors
 
 clean:  ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -60,7 +60,7 @@ def build_router(service: Callable[[], MonitorService]) -> APIRouter:
     """The ``/monitors`` routes, serving whatever ``service()`` returns at request time."""
     router = APIRouter(prefix="/monitors", tags=["monitors"])
     reads = error_responses(401, 403, 404, 422)
-    writes = error_responses(401, 403, 404, 409, 422)
+    writes = error_responses(400, 401, 403, 404, 409, 422)
 
     @router.post("", status_code=201, summary="Create a monitor", responses=writes)
     async def create_monitor(spec: MonitorSpec, _: Admin) -> Response:
