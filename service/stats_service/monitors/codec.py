@@ -122,7 +122,7 @@ def rollup_row(row: Rollup) -> tuple[Any, ...]:
         row.rt_min_us,
         row.rt_max_us,
         row.rt_sum_us,
-        orjson.dumps(row.histogram.to_json()).decode(),
+        row.histogram.to_bytes(),
         orjson.dumps(row.status_counts).decode(),
         orjson.dumps(row.error_counts).decode(),
     )
@@ -140,7 +140,7 @@ def rollup_from_row(values: Row) -> Rollup:
         rt_min_us=values[6],
         rt_max_us=values[7],
         rt_sum_us=int(values[8]),
-        histogram=LatencyHistogram.from_json(orjson.loads(values[9])),
+        histogram=LatencyHistogram.from_bytes(bytes(values[9])),
         status_counts={str(k): int(v) for k, v in orjson.loads(values[10]).items()},
         error_counts={str(k): int(v) for k, v in orjson.loads(values[11]).items()},
     )

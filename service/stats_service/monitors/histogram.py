@@ -79,6 +79,31 @@ class LatencyHistogram:
                 return 1.0 if index == 0 else 2 * GAMMA**index / (GAMMA + 1)
         raise AssertionError("unreachable: rank is at most the total")
 
+    def to_bytes(self) -> bytes:
+        """A compact encoding: varints of (index gap, count) pairs in index order.
+
+        About two bytes per occupied bucket; what the stores keep.
+        """
+        out = bytearray()
+        previous = 0
+        for index in sorted(self.counts):
+            _varint(out, index - previous)
+            _varint(out, self.counts[index])
+            previous = index
+        return bytes(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LatencyHistogram:
+        """The inverse of :meth:`to_bytes`."""
+        counts: dict[int, int] = {}
+        position, index = 0, 0
+        while position < len(data):
+            gap, position = _read_varint(data, position)
+            count, position = _read_varint(data, position)
+            index += gap
+            counts[index] = count
+        return cls(counts)
+
     def to_json(self) -> dict[str, int]:
         """Bucket index (as a string key) to count, for JSON columns."""
         return {str(index): count for index, count in sorted(self.counts.items())}
@@ -90,3 +115,25 @@ class LatencyHistogram:
 
     def __repr__(self) -> str:
         return f"LatencyHistogram(total={self.total}, buckets={len(self.counts)})"
+
+
+def _varint(out: bytearray, value: int) -> None:
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return
+
+
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, position
+        shift += 7

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS rollups (
     monitor_id TEXT NOT NULL, granularity TEXT NOT NULL, start BIGINT NOT NULL,
     count BIGINT NOT NULL, ok_count BIGINT NOT NULL, rt_count BIGINT NOT NULL,
     rt_min_us BIGINT, rt_max_us BIGINT, rt_sum_us BIGINT NOT NULL,
-    histogram TEXT NOT NULL, status_counts TEXT NOT NULL, error_counts TEXT NOT NULL,
+    histogram BYTEA NOT NULL, status_counts TEXT NOT NULL, error_counts TEXT NOT NULL,
     PRIMARY KEY (monitor_id, granularity, start)
 );
 CREATE INDEX IF NOT EXISTS rollups_by_start ON rollups (granularity, start);

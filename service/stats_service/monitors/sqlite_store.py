@@ -68,7 +68,7 @@ CREATE TABLE rollups (
     rt_min_us INTEGER,
     rt_max_us INTEGER,
     rt_sum_us INTEGER NOT NULL,
-    histogram TEXT NOT NULL,
+    histogram BLOB NOT NULL,
     status_counts TEXT NOT NULL,
     error_counts TEXT NOT NULL,
     PRIMARY KEY (monitor_id, granularity, start)

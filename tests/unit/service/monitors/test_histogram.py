@@ -58,3 +58,9 @@ def test_json_round_trip_and_empty_quantile():
 
 def test_sub_microsecond_latencies_count_as_one_microsecond():
     assert LatencyHistogram.of([0, 0.5]).quantile(0.5) == 1.0
+
+
+@given(st.dictionaries(st.integers(0, 2000), st.integers(1, 10**9), max_size=200))
+def test_the_compact_encoding_round_trips(counts):
+    histogram = LatencyHistogram(counts)
+    assert LatencyHistogram.from_bytes(histogram.to_bytes()).counts == histogram.counts
