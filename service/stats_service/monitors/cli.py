@@ -1,4 +1,4 @@
-"""``stats-service monitors import FILE`` and ``monitors export [FILE]``.
+"""``stats-service monitors import FILE``, ``monitors export [FILE]`` and ``monitor-worker``.
 
 The file is a JSON list of monitor definitions (the ``POST /monitors`` body,
 plus an optional ``paused``), or an object with such a list under
@@ -8,6 +8,12 @@ one is left alone. Export writes every monitor in the same form, credentials
 included (the file is the operator's), so export then import changes nothing.
 A running service picks up imported monitors within a third of
 ``monitors_lease_seconds``.
+
+``monitor-worker`` runs the checks in a process of their own (for big
+installs): the same component as the service, results stored and ingested
+through the configured event store, no HTTP. Leases keep each monitor on one
+process however many workers and services share the monitor store. It stops
+on SIGTERM or SIGINT, letting checks in flight finish.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -29,7 +36,7 @@ from stats_service.monitors.service import invalid_spec
 from stats_service.monitors.store import MonitorStore
 from stats_service.settings import Settings
 
-__all__ = ["export_monitors", "import_monitors", "register_monitor_commands"]
+__all__ = ["export_monitors", "import_monitors", "register_monitor_commands", "run_worker"]
 
 
 def register_monitor_commands(
@@ -48,6 +55,10 @@ def register_monitor_commands(
     dump = monitors.add_parser("export", parents=[config], help="write every monitor as JSON")
     dump.add_argument("file", type=Path, nargs="?", help="default: stdout")
     dump.set_defaults(command=_export_command)
+    worker = commands.add_parser(
+        "monitor-worker", parents=[config], help="run the monitor checks without serving HTTP"
+    )
+    worker.set_defaults(command=_worker_command)
 
 
 def _import_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -141,3 +152,39 @@ async def export_monitors(store: MonitorStore) -> list[dict[str, Any]]:
         {**monitor.spec.model_dump(mode="json"), "paused": monitor.paused}
         for monitor in await store.list_monitors()
     ]
+
+
+def _worker_command(settings: Settings, args: argparse.Namespace) -> int:
+    del args
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Check monitors until ``stop`` is set (or SIGTERM/SIGINT arrives)."""
+    from stats_service.ingest import Ingestor  # noqa: PLC0415 - only the worker needs these
+    from stats_service.monitors.component import MonitorsComponent  # noqa: PLC0415
+    from stats_service.storage.factory import build_store  # noqa: PLC0415
+
+    stop = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    events = build_store(settings)
+    await events.open()
+    component = MonitorsComponent(settings)
+    try:
+        ingestor = Ingestor(
+            events,
+            measurement=settings.measurement,
+            limits=settings.limits,
+            tag_keys=frozenset(settings.tag_keys),
+        )
+        await component.start(ingestor)
+        print(f"monitor-worker {component.holder}: running", file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await component.stop()
+        await events.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

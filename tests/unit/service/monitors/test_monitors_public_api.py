@@ -20,6 +20,7 @@ SURFACES = {
         "export_monitors",
         "import_monitors",
         "register_monitor_commands",
+        "run_worker",
     ],
     "stats_service.monitors.codec": [
         "RESULT_COLUMNS",
