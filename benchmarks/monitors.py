@@ -360,9 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="each scheduled run")
     parser.add_argument("--rounds", type=int, default=3, help="gather and checker rounds")
     parser.add_argument(
+        "--concurrency", type=int, default=100, help="connections and checks in flight"
+    )
+    parser.add_argument(
         "--results", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "monitors.json"
     )
     args = parser.parse_args(argv)
+    global CONCURRENCY  # noqa: PLW0603 - one run, one setting
+    CONCURRENCY = args.concurrency
     site, url = _start_site()
     try:
         figures = asyncio.run(run(url, args.seconds, args.rounds))
