@@ -102,6 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, *, head: bool = False) -> None:
         site = self.server.site
         site.count(self.path)
+        site.last_headers[self.path] = dict(self.headers)
         parts = self.path.split("?")[0].strip("/").split("/")
         kind, arg = parts[0], (parts[1] if len(parts) > 1 else "")
         status, body, headers = 200, b"ok", {"Content-Type": "text/plain"}
@@ -162,6 +163,7 @@ class FakeWebsite:
         self._lock = threading.Lock()
         self.port = 0
         self.hits: collections.Counter[str] = collections.Counter()
+        self.last_headers: dict[str, dict[str, str]] = {}
         self._mix: collections.Counter[str] = collections.Counter()
 
     def url(self, path: str) -> str:

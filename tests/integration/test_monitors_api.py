@@ -47,7 +47,8 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
 
 
 def test_create_get_list_patch_and_delete(admin, reader, website: FakeWebsite):
-    body = spec(website, tags=["web", "prod"], headers={"Authorization": "Bearer s3cret"})
+    path = f"/text/{uuid.uuid4().hex}"
+    body = spec(website, path, tags=["web", "prod"], headers={"Authorization": "Bearer s3cret"})
     created = create(admin, body)
     monitor_id = created["id"]
     assert created["headers"] == {"Authorization": "<redacted>"}
@@ -56,6 +57,12 @@ def test_create_get_list_patch_and_delete(admin, reader, website: FakeWebsite):
     assert [m["id"] for m in listed] == [monitor_id]
     assert listed[0]["state"] in ("pending", "up")
     assert reader.get("/monitors", params={"tag": "nope"}).json()["monitors"] == []
+    shown = reader.get(f"/monitors/{monitor_id}").json()
+    resent = admin.patch(f"/monitors/{monitor_id}", json={"headers": shown["headers"]})
+    assert resent.status_code == 200
+    assert admin.post(f"/monitors/{monitor_id}/run").json()["ok"] is True
+    # The stored credential was kept, not replaced by the marker.
+    assert website.last_headers[path]["Authorization"] == "Bearer s3cret"
     patched = admin.patch(f"/monitors/{monitor_id}", json={"interval_seconds": 30})
     assert patched.status_code == 200
     assert patched.json()["interval_seconds"] == 30

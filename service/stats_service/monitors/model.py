@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "DEFAULT_STATUS_RANGE",
+    "REDACTED",
     "CheckResult",
     "ConditionFailure",
     "Conditions",
@@ -38,7 +39,8 @@ _NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9 _.:/@-]{0,127}$"
 _TAG_RE = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _HEADER_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 _SENSITIVE_HEADER_PARTS = ("authorization", "cookie", "token", "secret", "key", "password")
-_REDACTED = "<redacted>"
+REDACTED = "<redacted>"
+"""What a credential header's value is shown as."""
 
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -254,6 +256,6 @@ def new_result_id() -> str:
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     """Header values with credentials in them replaced by a marker."""
     return {
-        name: _REDACTED if any(part in name.lower() for part in _SENSITIVE_HEADER_PARTS) else value
+        name: REDACTED if any(part in name.lower() for part in _SENSITIVE_HEADER_PARTS) else value
         for name, value in headers.items()
     }

@@ -20,6 +20,7 @@ from stats_service.monitors.aggregator import Granularity, Rollup
 from stats_service.monitors.checker import Checker
 from stats_service.monitors.metrics import MonitorMetrics
 from stats_service.monitors.model import (
+    REDACTED,
     CheckResult,
     Monitor,
     MonitorPatch,
@@ -140,6 +141,12 @@ class MonitorService:
         monitor = await self.get(monitor_id)
         merged = monitor.spec.model_dump(mode="json")
         merged.update(patch.model_dump(exclude_unset=True))
+        if isinstance(merged.get("headers"), dict):
+            # A header sent back as shown ("<redacted>") keeps its stored value.
+            merged["headers"] = {
+                name: monitor.spec.headers.get(name, value) if value == REDACTED else value
+                for name, value in merged["headers"].items()
+            }
         try:
             spec = MonitorSpec.model_validate(merged)
         except ValidationError as exc:
