@@ -102,10 +102,10 @@ def create_app(
             tag_keys=frozenset(settings.tag_keys),
         )
         app.state.components = Components(settings, backend, ingestor, authenticator, metrics)
-        # Everything built so far lives as long as the app: keep it out of the
-        # cyclic collector's scans, which otherwise cost ingestion measurable CPU.
         if monitors is not None:
             await monitors.start(ingestor, registry=getattr(metrics, "registry", None))
+        # Everything built so far lives as long as the app: keep it out of the
+        # cyclic collector's scans, which otherwise cost ingestion measurable CPU.
         gc.collect()
         gc.freeze()
         try:
