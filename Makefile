@@ -16,7 +16,7 @@ help:  ## list the targets
 $(STAMP): service/pyproject.toml client/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2]' -e './client[collect]' -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2,postgres]' -e './client[collect]' -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)  ## create .venv and install both packages with the dev tools
@@ -25,12 +25,16 @@ run: install  ## create a development secret, access file and token if absent, t
 	$(BIN)/stats-service --config $(CONFIG) dev-setup
 	$(BIN)/stats-service --config $(CONFIG) serve$(if $(PORT), --port $(PORT))
 
-servers:  ## install the real servers the integration tests start (Debian: influxdb, prometheus)
+servers:  ## install the real servers the integration tests start (Debian: influxdb, prometheus, postgresql)
 	@command -v influxd >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
 	  && command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Debian packages influxdb prometheus"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 	    --no-install-recommends influxdb prometheus; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian package postgresql"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+	    --no-install-recommends postgresql; }
 
 test: install servers  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
 	$(BIN)/python -m pytest
@@ -67,6 +71,7 @@ bench: $(BENCH_STAMP) servers telegraf  ## side-by-side benchmarks (wrk, loopbac
 	  echo "installing Debian package wrk"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks.monitors
 
 clean:  ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -10,6 +10,7 @@ bodies by hand::
     ├── Unauthorized                  401 unauthorized (+ WWW-Authenticate)
     ├── Forbidden                     403 forbidden
     ├── NotFound                      404 not_found
+    ├── Conflict                      409 conflict
     ├── PayloadTooLarge               413 payload_too_large
     ├── UnsupportedMediaType          415 unsupported_media_type
     ├── InvalidInput                  422 invalid
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BadRequest",
     "ConfigurationError",
+    "Conflict",
     "Forbidden",
     "InvalidEvent",
     "InvalidInput",
@@ -105,6 +107,13 @@ class NotFound(StatsServiceError):
 
     status_code = 404
     code = "not_found"
+
+
+class Conflict(StatsServiceError):
+    """The request clashes with the resource's current state (e.g. a name already taken)."""
+
+    status_code = 409
+    code = "conflict"
 
 
 class PayloadTooLarge(StatsServiceError):

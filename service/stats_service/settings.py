@@ -35,12 +35,25 @@ ENV_PREFIX = "STATS_"
 INI_SECTION = "stats_service"
 
 StorageBackend = Literal["embedded", "memory", "influxdb", "influxdb2"]
+MonitorsStore = Literal["auto", "sqlite", "postgres", "memory"]
 LogFormat = Literal["text", "json"]
 _BACKENDS: tuple[str, ...] = get_args(StorageBackend)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
-_POSITIVE_PREFIXES = ("max_", "outbox_", "forward_")
-_SECRET_FIELDS = frozenset({"secret_keys", "influxdb_password", "influxdb_token"})
+_POSITIVE_PREFIXES = (
+    "max_",
+    "outbox_",
+    "forward_",
+    "monitors_max_",
+    "monitors_lease_",
+    "monitors_results_",
+    "monitors_minute_",
+    "monitors_hour_",
+    "monitors_retention_",
+)
+_SECRET_FIELDS = frozenset(
+    {"secret_keys", "influxdb_password", "influxdb_token", "monitors_database_url"}
+)
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -189,6 +202,46 @@ class Settings:
         metadata=_doc(
             "Secrets of imported legacy tokens (0600); default `<data_dir>/legacy-secrets.json`."
         ),
+    )
+    monitors_enabled: bool = field(
+        default=True, metadata=_doc("Run HTTP uptime monitors and serve `/monitors`.")
+    )
+    monitors_store: MonitorsStore = field(
+        default="auto",
+        metadata=_doc(
+            "auto (memory with the memory backend, else sqlite), sqlite (under data_dir), "
+            "postgres or memory."
+        ),
+    )
+    monitors_database_url: str = field(
+        default="",
+        repr=False,
+        metadata=_doc("monitors_store = postgres: libpq connection string or URL."),
+    )
+    monitors_max_concurrency: int = field(
+        default=100, metadata=_doc("Most monitor checks in flight at once in one process.")
+    )
+    monitors_max_body_bytes: int = field(
+        default=1_048_576, metadata=_doc("Most response body bytes a check reads.")
+    )
+    monitors_lease_seconds: float = field(
+        default=30.0,
+        metadata=_doc("A replica's claim on a monitor lasts this long; renewed every third of it."),
+    )
+    monitors_results_retention_days: float = field(
+        default=2.0, metadata=_doc("Raw check results are kept this many days.")
+    )
+    monitors_minute_retention_days: float = field(
+        default=14.0, metadata=_doc("Minute rollups are kept this many days.")
+    )
+    monitors_hour_retention_days: float = field(
+        default=400.0, metadata=_doc("Hour rollups are kept this many days.")
+    )
+    monitors_retention_interval_seconds: float = field(
+        default=3600.0, metadata=_doc("How often old monitor rows are purged.")
+    )
+    monitors_measurement: str = field(
+        default="monitor_checks", metadata=_doc("Measurement each check result is logged to.")
     )
 
     @property
@@ -341,6 +394,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigurationError(
             f"storage_backend must be one of {', '.join(_BACKENDS)}, "
             f"not {settings.storage_backend!r}"
+        )
+    if settings.monitors_store not in get_args(MonitorsStore):
+        raise ConfigurationError(
+            f"monitors_store must be one of {', '.join(get_args(MonitorsStore))}, "
+            f"not {settings.monitors_store!r}"
         )
     if not 0 < settings.port < 65536:
         raise ConfigurationError(f"port must be 1-65535, not {settings.port}")

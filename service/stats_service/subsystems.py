@@ -1,15 +1,24 @@
 """The subsystems the service runs: add one line here to plug a new one in.
 
-See :mod:`stats_service.components` for what a line holds. The list is empty
-in this release: the core (store, delivery, ingest, API) is built by
-``create_app`` itself.
+See :mod:`stats_service.components` for what a line holds. The core (store,
+delivery, ingest, API) is built by ``create_app`` itself.
 """
 
 from __future__ import annotations
 
 from stats_service.components import ComponentSpec
+from stats_service.monitors import MonitorsComponent
+from stats_service.monitors.cli import register_monitor_commands
+from stats_service.settings import Settings
 
 __all__ = ["SUBSYSTEMS"]
 
-SUBSYSTEMS: tuple[ComponentSpec, ...] = ()
+
+def _monitors(settings: Settings) -> MonitorsComponent | None:
+    return MonitorsComponent(settings) if settings.monitors_enabled else None
+
+
+SUBSYSTEMS: tuple[ComponentSpec, ...] = (
+    ComponentSpec("monitors", build=_monitors, add_commands=register_monitor_commands),
+)
 """Every subsystem, in start order."""

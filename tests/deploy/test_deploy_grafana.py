@@ -59,7 +59,7 @@ def test_dashboard_provider_points_at_a_directory(deploy_dir):
 
 
 def test_the_two_dashboards_exist_with_unique_uids(dashboards):
-    assert set(dashboards) == {"analytics", "ingestion-health"}
+    assert set(dashboards) == {"analytics", "ingestion-health", "monitors"}
     uids = [dashboard["uid"] for dashboard in dashboards.values()]
     assert len(set(uids)) == len(uids)
     for dashboard in dashboards.values():

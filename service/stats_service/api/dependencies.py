@@ -25,7 +25,7 @@ from stats_service.storage.base import EventStore
 if TYPE_CHECKING:
     from stats_service.api.component import Component
 
-__all__ = ["Caller", "Components", "InfluxWriter", "Reader", "Runtime", "Store", "Writer"]
+__all__ = ["Admin", "Caller", "Components", "InfluxWriter", "Reader", "Runtime", "Store", "Writer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,3 +109,4 @@ async def _influx_writer(
 
 InfluxWriter = Annotated[Caller, Depends(_influx_writer)]
 """A caller with the ``write`` scope, by any of the credentials InfluxDB clients send."""
+Admin = Annotated[Caller, _caller_with("admin")]

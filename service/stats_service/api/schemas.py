@@ -214,6 +214,7 @@ _MESSAGES = {
     401: "Missing, malformed, badly signed, expired or revoked token.",
     403: "The token lacks the scope this operation needs.",
     404: "No such event.",
+    409: "The request clashes with the current state (e.g. a name already taken).",
     413: "The body, its decompressed size or the batch is over a limit.",
     415: "Content-Type or Content-Encoding not accepted.",
     422: "The content breaks a rule; `details.key` names the offending key.",
