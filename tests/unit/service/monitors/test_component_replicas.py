@@ -46,7 +46,7 @@ def test_each_monitor_runs_on_one_replica_and_moves_when_its_holder_dies(tmp_pat
 
     async def replica(name: str) -> MonitorsComponent:
         component = MonitorsComponent(settings, store=store, clock=clock)
-        await component.start()
+        await component.open()
         component.service().checker = CountingChecker(clock, runs, name)  # type: ignore[assignment]
         return component
 

@@ -30,7 +30,7 @@ def with_component(tmp_path: Path, body, **settings_overrides) -> None:
 
     async def main() -> None:
         component = MonitorsComponent(settings, store=MemoryMonitorStore(), clock=clock)
-        await component.start()
+        await component.open()
         try:
             await body(component, clock)
         finally:
