@@ -20,6 +20,7 @@ from stats_service.auth.keys import generate_secret_key, write_key_file, write_p
 from stats_service.delivery.outbox import Outbox
 from stats_service.errors import ConfigurationError, StatsServiceError
 from stats_service.events.model import format_time, to_flat_dict
+from stats_service.export.cli import register as register_export_commands
 from stats_service.settings import Settings, settings_from_environment
 from stats_service.storage.factory import OUTBOX_FILE
 
@@ -118,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every dead letter")
     which.add_argument("event_ids", nargs="*", default=[], help="these events only")
     replay.set_defaults(command=_deadletter_replay)
+    register_export_commands(commands, config)
     return parser
 
 
