@@ -51,7 +51,7 @@ def _cell_value(value: Any) -> Any:
         if value is pd.NaT:
             return None
         stamp = value.tz_convert("UTC").tz_localize(None) if value.tzinfo else value
-        return stamp.to_pydatetime()
+        return stamp.floor("us").to_pydatetime()  # spreadsheets hold no nanoseconds
     if isinstance(value, float) and math.isnan(value):
         return None
     if hasattr(value, "item"):  # numpy scalars

@@ -65,12 +65,12 @@ def build_packages(
     return asyncio.run(build())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def window() -> Window:
     return Window(NOV_1, NOV_4)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def standard_collectors() -> Callable[[MemoryStore], list[Collector]]:
     settings = load_settings(
         environ={}, secret_keys=("k" * 40,), export_s3_secret_key="s3-secret-value"
@@ -82,19 +82,19 @@ def standard_collectors() -> Callable[[MemoryStore], list[Collector]]:
     return make
 
 
-@pytest.fixture(name="make_events")
+@pytest.fixture(name="make_events", scope="session")
 def _make_events() -> Callable[..., list[Event]]:
     """``make_events(count, since=..., days=..., seed=...)``."""
     return make_events
 
 
-@pytest.fixture(name="filled_store")
+@pytest.fixture(name="filled_store", scope="session")
 def _filled_store() -> Callable[[list[Event]], MemoryStore]:
     """``filled_store(events)``: an open memory store holding them."""
     return filled_store
 
 
-@pytest.fixture(name="build_packages")
+@pytest.fixture(name="build_packages", scope="session")
 def _build_packages() -> Callable[..., list[BuiltPackage]]:
     """``build_packages(collectors, window, out_dir, limits=None)``: every package, built."""
     return build_packages
