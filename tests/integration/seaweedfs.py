@@ -145,12 +145,12 @@ class SeaweedFS:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL; removes the sockets weed leaves in /tmp."""
+        """SIGTERM, then SIGKILL after 5 s; removes the sockets weed leaves in /tmp."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
             try:
-                process.wait(timeout=15)
+                process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=15)

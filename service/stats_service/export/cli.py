@@ -62,6 +62,10 @@ def register(commands: Any, config: argparse.ArgumentParser) -> None:
     )
     _target(run, "--to")
     _window(run)
+    run.add_argument(
+        "--first-since",
+        help="without --since: where a job with no watermark yet starts (default: refuse)",
+    )
     run.add_argument("--measurement", help="only this measurement (default: all)")
     run.add_argument("--max-package-bytes", type=int, help="override export_max_package_bytes")
     run.add_argument("--max-file-bytes", type=int, help="override export_max_file_bytes")
@@ -149,9 +153,11 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     storage = _storage(settings, args)
     if args.since is None:
         mark = read_state(storage, job).watermark
-        if mark is None:
-            raise WindowError(f"export job {job!r} has no watermark yet: pass --since")
-        since = mark
+        if mark is None and args.first_since is None:
+            raise WindowError(
+                f"export job {job!r} has no watermark yet: pass --since or --first-since"
+            )
+        since = mark if mark is not None else parse_instant(args.first_since)
     else:
         since = parse_instant(args.since)
     until = parse_instant(args.until) if args.until else this_day(dt.datetime.now(dt.UTC))

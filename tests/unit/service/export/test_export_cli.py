@@ -95,6 +95,26 @@ def test_run_then_status_then_verify_then_report(env, capsys, tmp_path):
     assert (env / "rollups").is_dir()
 
 
+def test_first_since_starts_a_new_job_then_the_watermark_takes_over(env, capsys):
+    first = ["run", "--first-since", "2026-11-01", "--until", "2026-11-02", "--to", str(env)]
+    code, out, err = _export(capsys, *first, "--json")
+    assert code == 0, err
+    assert json.loads(out)["since"] == "2026-11-01T00:00:00Z"
+    code, out, err = _export(
+        capsys,
+        "run",
+        "--first-since",
+        "2026-11-01",
+        "--until",
+        "2026-11-03",
+        "--to",
+        str(env),
+        "--json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["since"] == "2026-11-02T00:00:00Z"
+
+
 def test_a_second_run_continues_from_the_watermark(env, capsys):
     assert (
         _export(capsys, "run", "--since", "2026-11-01", "--until", "2026-11-02", "--to", str(env))[
