@@ -8,7 +8,9 @@ parameters, and the sha256 and size of every other member; ``final`` is true
 on the last package of the stream.
 
 Limits: the members of one package add up to at most ``max_package_bytes``
-(uncompressed) and each data file is at most ``max_file_bytes``. A
+(uncompressed) and each data file is at most ``max_file_bytes`` (collectors
+are asked for files that also fit in a package beside the config and the
+manifest). A
 collector's files may be spread over several packages; a file that cannot fit
 is a :class:`~stats_service.export.errors.PackageError`, never truncated.
 A collector that fails stops the stream, unless ``keep_going`` is set: then
@@ -63,6 +65,9 @@ STATUS_COLUMNS = ("collector", "since", "until", "started", "finished", "status"
 _MIB = 1024 * 1024
 _CHUNK = 1024 * 1024
 _MEMBER_MTIME = 0
+_META_RESERVE_BYTES = 16 * 1024
+"""Room kept in each package for the manifest and status members."""
+_MIN_FILE_BYTES = 4096
 
 
 def sha256_file(path: Path) -> str:
@@ -173,6 +178,7 @@ class Package:
             if not isinstance(document, dict):
                 raise PackageError("the config collector must return a dict")
             config_bytes = _json_bytes(document)
+            target = GatherTarget(output_dir=work, max_file_bytes=self._file_limit(config_bytes))
             current = _Open()
             index = 1
             for collector in self._data:
@@ -195,6 +201,16 @@ class Package:
             yield self._write(output_dir, index, True, config_bytes, current)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _file_limit(self, config_bytes: bytes) -> int:
+        """Files as large as ``max_file_bytes`` allows, and small enough to fit in a package."""
+        room = self._limits.max_package_bytes - len(config_bytes) - _META_RESERVE_BYTES
+        if room < _MIN_FILE_BYTES:
+            raise PackageError(
+                f"max_package_bytes {self._limits.max_package_bytes} leaves no room for data "
+                f"beside the config ({len(config_bytes)} bytes) and the manifest"
+            )
+        return min(self._limits.max_file_bytes, room)
 
     async def _gather(
         self, collector: Collector, target: GatherTarget, status: _Status

@@ -111,13 +111,42 @@ def test_collector_files_are_removed_once_packed(
     assert sorted(p.name for p in out.iterdir()) == [p.name for p in packages]
 
 
-def test_a_member_that_cannot_fit_is_an_error_not_a_truncation(
+def test_a_limit_without_room_for_data_is_refused(
     tmp_path, window, make_events, filled_store, standard_collectors, build_packages
 ):
     store = filled_store(make_events(500))
     limits = PackageLimits(max_package_bytes=5_000, max_file_bytes=4_000)
-    with pytest.raises(PackageError, match="does not fit"):
+    with pytest.raises(PackageError, match="leaves no room for data"):
         build_packages(standard_collectors(store), window, tmp_path / "out", limits)
+
+
+def test_files_are_cut_to_fit_a_package_smaller_than_the_file_limit(
+    tmp_path, window, make_events, filled_store, standard_collectors, build_packages
+):
+    store = filled_store(make_events(2000))
+    limits = PackageLimits(max_package_bytes=60_000, max_file_bytes=10**9)
+    packages = build_packages(standard_collectors(store), window, tmp_path / "out", limits)
+    assert len(packages) > 3
+    for package in packages:
+        assert sum(len(v) for v in _members(package.path).values()) <= 60_000
+
+
+class _Rogue(Collector):
+    """Ignores the size it was asked for."""
+
+    name = "rogue"
+    version = "1"
+
+    async def _gather(self, window, target: GatherTarget):
+        path = target.output_dir / "rogue.csv"
+        path.write_bytes(b"r" * 29_000)
+        return [path]
+
+
+def test_a_member_that_cannot_fit_is_an_error_not_a_truncation(tmp_path, window, build_packages):
+    limits = PackageLimits(max_package_bytes=30_000, max_file_bytes=40_000)
+    with pytest.raises(PackageError, match=r"rogue\.0001\.csv \(29000 bytes\) does not fit"):
+        build_packages([config(_settings()), _Rogue()], window, tmp_path / "out", limits)
 
 
 class _Failing(Collector):
