@@ -541,6 +541,12 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("client.delivered_events_per_s", "client: delivered and stored, events/s"),
     ("service.max_rss_mb", "service: max RSS under sustained load, MiB"),
     ("service.rss_growth_mb", "service: RSS growth, first vs last window, MiB"),
+    ("export.embedded.events_per_s", "export: embedded store, events/s"),
+    ("export.embedded.baseline_events_per_s", "export: read_sql + to_csv dump, events/s"),
+    ("export.embedded.ratio", "export: embedded ratio"),
+    ("export.influxdb.events_per_s", "export: InfluxDB, events/s"),
+    ("export.influxdb.baseline_events_per_s", "export: /query CSV dump, events/s"),
+    ("export.influxdb.ratio", "export: InfluxDB ratio"),
 )
 
 
