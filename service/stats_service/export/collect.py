@@ -63,6 +63,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
 """The columns of the ``events`` CSV files; ``tags`` and ``fields`` hold the rest as JSON."""
 
 _PAGE_EVENTS = 5000
+_NS_PER_DAY = 86_400 * 1_000_000_000
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
@@ -294,16 +295,15 @@ class _EventCounts(Collector):
         return {"measurement": self._measurement}
 
     async def _gather(self, window: Window, target: GatherTarget) -> CollectorOutput:
-        counts: Counter[tuple[str, str]] = Counter()
+        counts: Counter[tuple[int, str]] = Counter()
         async for page in _window_events(self._store, window, self._measurement, None):
-            for item in page:
-                day = format_time(item.time_ns)[:10]
-                counts[(day, item.tags.get("event", ""))] += 1
+            counts.update((e.time_ns // _NS_PER_DAY, e.tags.get("event", "")) for e in page)
         if not counts:
             return {}
         return {
             "counts": [
-                {"day": day, "event": name, "count": n} for (day, name), n in sorted(counts.items())
+                {"day": format_time(day * _NS_PER_DAY)[:10], "event": name, "count": n}
+                for (day, name), n in sorted(counts.items())
             ],
             "total": sum(counts.values()),
         }
