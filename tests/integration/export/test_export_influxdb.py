@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from export_data import NOV_1, generate_events
@@ -64,3 +68,48 @@ def test_export_reads_influxdb_through_the_store_interface(influxd, influx_datab
     assert json.loads(row["fields"]) == {"duration_ms": first.fields["duration_ms"]}
     counts = extracted.documents["event_counts"][0]
     assert counts["total"] == 6000
+
+
+def test_the_command_exports_from_the_influxdb_backend(influxd, influx_database, tmp_path):
+    events = generate_events(3000, seed=22)
+    store = InfluxDBStore(InfluxDBConfig(url=influxd.url, database=influx_database))
+
+    async def fill():
+        await store.open()
+        try:
+            await store.write(events)
+        finally:
+            await store.close()
+
+    asyncio.run(fill())
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("STATS_")}
+    environ.update(
+        STATS_DATA_DIR=str(tmp_path / "data"),
+        STATS_STORAGE_BACKEND="influxdb",
+        STATS_INFLUXDB_URL=influxd.url,
+        STATS_INFLUXDB_DATABASE=influx_database,
+    )
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "stats-service"),
+            "export",
+            "run",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-04",
+            "--to",
+            f"dir:{tmp_path / 'target'}",
+            "--json",
+        ],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["events"] == 3000
+    extracted = extract(tmp_path / "target" / p["name"] for p in summary["packages"])
+    assert sorted(extracted.frames["events"]["event_id"]) == sorted(e.event_id for e in events)
