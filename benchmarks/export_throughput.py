@@ -12,7 +12,8 @@ stored first (not timed), then:
   ``DataFrame.to_csv``. InfluxDB: one ``/query`` of the window with
   ``Accept: application/csv`` streamed into a file.
 
-The figures are events per second and the ratio export/dump. The InfluxDB
+Export and dump alternate for three rounds per backend; the figures are the
+median events per second of each and the ratio export/dump. The InfluxDB
 half starts its own influxd on a free loopback port. Run from the repository
 root::
 
@@ -26,7 +27,9 @@ import asyncio
 import datetime as dt
 import json
 import random
+import shutil
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -81,10 +84,12 @@ async def _fill(store: EventStore, events: list[Event]) -> None:
 
 async def _export(store: EventStore, root: Path, job: str) -> tuple[float, int, int]:
     settings = load_settings(environ={}, data_dir=root / "data")
+    target = root / f"target-{job}"
+    shutil.rmtree(target, ignore_errors=True)
     started = time.perf_counter()
     result = await run_export(
         store=store,
-        storage=DirectoryStorage(root / f"target-{job}"),
+        storage=DirectoryStorage(target),
         settings=settings,
         window=WINDOW,
         job=job,
@@ -129,75 +134,87 @@ def _influx_dump(url: str, database: str, out: Path) -> tuple[float, int]:
     return time.perf_counter() - started, max(lines - 1, 0)
 
 
-def _figures(seconds: float, events: int, dump_seconds: float, dumped: int) -> dict[str, Any]:
-    rate = events / seconds
-    baseline = dumped / dump_seconds
+def _figures(exports: list[float], events: int, dumps: list[float], dumped: int) -> dict[str, Any]:
+    """Medians of the interleaved rounds; every round's seconds kept."""
+    rate = events / statistics.median(exports)
+    baseline = dumped / statistics.median(dumps)
     return {
         "events": events,
         "events_per_s": round(rate, 1),
-        "export_seconds": round(seconds, 3),
+        "export_seconds": [round(x, 3) for x in exports],
         "baseline_events_per_s": round(baseline, 1),
-        "baseline_seconds": round(dump_seconds, 3),
+        "baseline_seconds": [round(x, 3) for x in dumps],
         "baseline_rows": dumped,
         "ratio": round(rate / baseline, 3),
     }
 
 
-def run(
-    events: int = 100_000, *, work_dir: Path | None = None, log: Callable[[str], None] = print
+def _rounds(
+    export: Callable[[], tuple[float, int, int]],
+    dump: Callable[[], tuple[float, int]],
+    rounds: int,
 ) -> dict[str, Any]:
-    """Both backends; events/s of the export and of the plain dump, and their ratios."""
+    exports: list[float] = []
+    dumps: list[float] = []
+    exported = dumped = packages = 0
+    for _ in range(rounds):
+        seconds, exported, packages = export()
+        exports.append(seconds)
+        dump_seconds, dumped = dump()
+        dumps.append(dump_seconds)
+    return {**_figures(exports, exported, dumps, dumped), "packages": packages}
+
+
+def run(
+    events: int = 100_000,
+    *,
+    rounds: int = 3,
+    work_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Both backends, ``rounds`` interleaved export/dump rounds each; medians and ratios."""
     items = _events(events)
-    answer: dict[str, Any] = {"window": WINDOW.label()}
+    answer: dict[str, Any] = {"window": WINDOW.label(), "rounds": rounds}
     with tempfile.TemporaryDirectory(prefix="bench-export-", dir=work_dir) as tmp:
         root = Path(tmp)
         db = root / "events.sqlite3"
-
-        async def embedded() -> tuple[float, int, int]:
-            store = EmbeddedStore(db)
-            await store.open()
-            try:
-                await _fill(store, items)
-                return await _export(store, root, "embedded")
-            finally:
-                await store.close()
-
-        seconds, exported, packages = asyncio.run(embedded())
-        dump_seconds, dumped = _embedded_dump(db, root / "embedded-dump.csv")
-        answer["embedded"] = {
-            **_figures(seconds, exported, dump_seconds, dumped),
-            "packages": packages,
-        }
-        log(
-            f"  embedded: export {answer['embedded']['events_per_s']:,.0f} events/s, "
-            f"read_sql + to_csv {answer['embedded']['baseline_events_per_s']:,.0f} events/s, "
-            f"ratio {answer['embedded']['ratio']:.2f}"
-        )
-        if influxd_executable() is None:
-            answer["influxdb"] = {"skipped": "influxd is not installed (`make servers`)"}
-            return answer
-        with InfluxDServer(root / "influxd") as server:
-            store = InfluxDBStore(InfluxDBConfig(url=server.url, database="bench_export"))
-
-            async def influx() -> tuple[float, int, int]:
-                await store.open()
-                try:
-                    await _fill(store, items)
-                    return await _export(store, root, "influxdb")
-                finally:
-                    await store.close()
-
-            seconds, exported, packages = asyncio.run(influx())
-            dump_seconds, dumped = _influx_dump(server.url, "bench_export", root / "influx.csv")
-        answer["influxdb"] = {
-            **_figures(seconds, exported, dump_seconds, dumped),
-            "packages": packages,
-        }
-        log(
-            f"  influxdb: export {answer['influxdb']['events_per_s']:,.0f} events/s, "
-            f"/query as CSV {answer['influxdb']['baseline_events_per_s']:,.0f} events/s, "
-            f"ratio {answer['influxdb']['ratio']:.2f}"
-        )
+        loop = asyncio.new_event_loop()
+        try:
+            embedded = EmbeddedStore(db)
+            loop.run_until_complete(embedded.open())
+            loop.run_until_complete(_fill(embedded, items))
+            answer["embedded"] = _rounds(
+                lambda: loop.run_until_complete(_export(embedded, root, "embedded")),
+                lambda: _embedded_dump(db, root / "embedded-dump.csv"),
+                rounds,
+            )
+            loop.run_until_complete(embedded.close())
+            figures = answer["embedded"]
+            log(
+                f"  embedded: export {figures['events_per_s']:,.0f} events/s, read_sql + "
+                f"to_csv {figures['baseline_events_per_s']:,.0f} events/s, "
+                f"ratio {figures['ratio']:.2f}"
+            )
+            if influxd_executable() is None:
+                answer["influxdb"] = {"skipped": "influxd is not installed (`make servers`)"}
+                return answer
+            with InfluxDServer(root / "influxd") as server:
+                influx = InfluxDBStore(InfluxDBConfig(url=server.url, database="bench_export"))
+                loop.run_until_complete(influx.open())
+                loop.run_until_complete(_fill(influx, items))
+                answer["influxdb"] = _rounds(
+                    lambda: loop.run_until_complete(_export(influx, root, "influxdb")),
+                    lambda: _influx_dump(server.url, "bench_export", root / "influx.csv"),
+                    rounds,
+                )
+                loop.run_until_complete(influx.close())
+            figures = answer["influxdb"]
+            log(
+                f"  influxdb: export {figures['events_per_s']:,.0f} events/s, /query as CSV "
+                f"{figures['baseline_events_per_s']:,.0f} events/s, ratio {figures['ratio']:.2f}"
+            )
+        finally:
+            loop.close()
     return answer
 
 
@@ -205,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run and write ``benchmarks/results/export_throughput.json``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.export_throughput")
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    answer = run(args.events)
+    answer = run(args.events, rounds=args.rounds)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(answer, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(answer, indent=2))
