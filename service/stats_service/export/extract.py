@@ -10,6 +10,7 @@ are still verified but not loaded. The frames are raw, ready for a rollup's
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
@@ -106,6 +107,6 @@ def extract_from_storage(
         for name in names:
             with storage.get(name) as copy:
                 target = Path(temp) / f"{len(local):06d}-{copy.name}"
-                copy.replace(target)
+                shutil.move(copy, target)
                 local.append(target)
         return extract(local, collectors=collectors)

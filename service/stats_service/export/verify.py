@@ -11,6 +11,7 @@ name into a directory of the caller's; no path from the archive is trusted.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import tarfile
 import zlib
@@ -80,10 +81,9 @@ def verify_package(source: Path, into: Path) -> UnpackedPackage:
                         f"{source.name}: member {info.name!r} is not in the manifest",
                         member=info.name,
                     )
-                files[info.name] = _unpack(source, tar, info, expected[info.name], into)
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
+                target = into / f"{len(files):06d}-{Path(info.name).name}"
+                files[info.name] = _unpack(source, tar, info, expected[info.name], target)
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise PackageCorrupt(f"{source.name} is not a readable package: {exc}") from None
     missing = sorted(set(expected) - set(files))
     if missing:
@@ -94,11 +94,10 @@ def verify_package(source: Path, into: Path) -> UnpackedPackage:
 
 
 def _unpack(
-    source: Path, tar: tarfile.TarFile, info: tarfile.TarInfo, entry: dict[str, Any], into: Path
+    source: Path, tar: tarfile.TarFile, info: tarfile.TarInfo, entry: dict[str, Any], target: Path
 ) -> Path:
     handle = tar.extractfile(info)
     assert handle is not None
-    target = into / f"{len(list(into.iterdir())):06d}-{Path(info.name).name}"
     digest = hashlib.sha256()
     size = 0
     with target.open("xb") as out:

@@ -110,6 +110,10 @@ def test_a_truncated_or_foreign_file_is_corrupt(packages, tmp_path):
     (tmp_path / "b").mkdir()
     with pytest.raises(PackageCorrupt):
         verify_package(foreign, tmp_path / "b")
+    plain = tmp_path / "plain.tar.gz"
+    plain.write_bytes(b"neither gzip nor tar")
+    with pytest.raises(PackageCorrupt, match=r"plain\.tar\.gz is not a readable package"):
+        verify_package(plain, tmp_path / "b")
 
 
 def test_a_manifest_of_another_format_is_refused(packages, tmp_path):
