@@ -80,7 +80,7 @@ class SeaweedFS:
             "-master.volumeSizeLimitMB=64",
             f"-volume.port={p['volume']}",
             f"-volume.port.grpc={p['volume_grpc']}",
-            "-volume.max=32",
+            "-volume.max=400",
             "-volume.preStopSeconds=0",
             "-filer",
             f"-filer.port={p['filer']}",
