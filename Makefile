@@ -41,7 +41,7 @@ WEED_CACHE   ?= $(HOME)/.cache/stats-service
 WEED_BIN     := $(WEED_CACHE)/seaweedfs-$(WEED_VERSION)/weed
 
 seaweedfs: $(WEED_BIN)  ## build the SeaweedFS S3 server for the export tests (once; cached in ~/.cache/stats-service)
-	@ln -sfn $(WEED_BIN) $(WEED_CACHE)/bin/weed
+	@mkdir -p $(WEED_CACHE)/bin && ln -sfn $(WEED_BIN) $(WEED_CACHE)/bin/weed
 
 $(WEED_BIN):
 	@mkdir -p $(dir $@) $(WEED_CACHE)/bin
@@ -71,7 +71,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-bench.txt
 	touch $@
 
-bench: $(BENCH_STAMP) servers seaweedfs  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
+bench: $(BENCH_STAMP) servers  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing Debian package wrk"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
