@@ -36,7 +36,8 @@ class Extracted:
     """What a set of packages held."""
 
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
-    """CSV members by collector name (``events``), concatenated over packages."""
+    """CSV members by collector name (``events``), concatenated over packages; an
+    ``events`` collector that found nothing gives an empty frame with its columns."""
     documents: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """JSON members by collector name (``event_counts``), one per member."""
     status: pd.DataFrame | None = None
@@ -52,6 +53,14 @@ def read_events_csv(path: Path) -> pd.DataFrame:
     missing = [c for c in EVENT_COLUMNS if c not in frame.columns]
     if missing:
         raise PackageCorrupt(f"{path.name} lacks the column(s) {', '.join(missing)}")
+    frame["time"] = pd.to_datetime(frame["time_ns"], unit="ns", utc=True)
+    return frame
+
+
+def _empty_events() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _STRING_COLUMNS.items()})
+    frame["time_ns"] = pd.Series([], dtype="int64")
+    frame = frame[list(EVENT_COLUMNS)]
     frame["time"] = pd.to_datetime(frame["time_ns"], unit="ns", utc=True)
     return frame
 
@@ -90,6 +99,10 @@ def extract(
                     result.documents.setdefault(owner, []).append(orjson.loads(path.read_bytes()))
     for owner, parts in csv_parts.items():
         result.frames[owner] = pd.concat(parts, ignore_index=True)
+    listed = {c["name"] for m in result.manifests for c in m.get("collectors", [])}
+    wanted = collectors is None or "events" in collectors
+    if wanted and "events" in listed and "events" not in result.frames:
+        result.frames["events"] = _empty_events()
     if status_parts:
         result.status = pd.concat(status_parts, ignore_index=True)
     return result

@@ -128,3 +128,21 @@ def test_a_manifest_of_another_format_is_refused(packages, tmp_path):
     (tmp_path / "a").mkdir()
     with pytest.raises(PackageCorrupt, match="format 99"):
         verify_package(other, tmp_path / "a")
+
+
+def test_an_empty_window_still_gives_an_events_frame_with_its_columns(
+    tmp_path, window, standard_collectors, build_packages
+):
+    import asyncio  # noqa: PLC0415
+
+    from stats_service.export.collect import EVENT_COLUMNS  # noqa: PLC0415
+    from stats_service.storage.memory import MemoryStore  # noqa: PLC0415
+
+    store = MemoryStore()
+    asyncio.run(store.open())
+    packages = build_packages(standard_collectors(store), window, tmp_path / "out")
+    frame = extract([p.path for p in packages]).frames["events"]
+    assert len(frame) == 0
+    assert list(frame.columns) == [*EVENT_COLUMNS]
+    assert str(frame["time"].dtype).startswith("datetime64[ns, UTC]")
+    assert extract([p.path for p in packages], collectors={"event_counts"}).frames == {}
