@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+from openpyxl import load_workbook
 
 from stats_service.cli import main
 from stats_service.export.state import RunLock
@@ -115,16 +116,36 @@ def test_first_since_starts_a_new_job_then_the_watermark_takes_over(env, capsys)
     assert json.loads(out)["since"] == "2026-11-02T00:00:00Z"
 
 
-def test_a_second_run_continues_from_the_watermark(env, capsys):
-    assert (
-        _export(capsys, "run", "--since", "2026-11-01", "--until", "2026-11-02", "--to", str(env))[
-            0
-        ]
-        == 0
-    )
+def test_a_second_run_continues_from_the_watermark_and_the_report_regroups_both(
+    env, capsys, tmp_path
+):
+    first = ["run", "--since", "2026-11-01", "--until", "2026-11-02", "--to", str(env)]
+    assert _export(capsys, *first)[0] == 0
     code, out, err = _export(capsys, "run", "--until", "2026-11-04", "--to", str(env), "--json")
     assert code == 0, err
     assert json.loads(out)["since"] == "2026-11-02T00:00:00Z"
+
+    xlsx = tmp_path / "both.xlsx"
+    code, _, err = _export(capsys, "report", "--from", str(env), "--out", str(xlsx))
+    assert code == 0, err
+    assert err.count("rollup rows") == 2  # one rollup per window, then regrouped
+    book = load_workbook(xlsx)
+    assert "2026-11-01T00:00:00Z, 2026-11-04T00:00:00Z" in book["Summary"]["A2"].value
+    assert [c.value for c in book["Summary"][6]][2] == 1500
+    code, _, err = _export(
+        capsys,
+        "report",
+        "--from",
+        str(env),
+        "--since",
+        "2026-11-02",
+        "--until",
+        "2026-11-04",
+        "--out",
+        str(xlsx),
+    )
+    assert code == 0, err
+    assert err.count("rollup rows") == 1
 
 
 @pytest.mark.parametrize(
