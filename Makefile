@@ -8,7 +8,7 @@ CONFIG ?= development.ini
 PORT   ?=
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install run test test-unit lint format typecheck bench servers clean
+.PHONY: help install run test test-unit lint format typecheck bench servers clean seaweedfs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -16,7 +16,7 @@ help:  ## list the targets
 $(STAMP): service/pyproject.toml client/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2,postgres]' -e './client[collect]' -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2,postgres,export]' -e './client[collect]' -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)  ## create .venv and install both packages with the dev tools
@@ -36,7 +36,26 @@ servers:  ## install the real servers the integration tests start (Debian: influ
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
 	    --no-install-recommends postgresql; }
 
-test: install servers  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
+# SeaweedFS (the S3 server of the export tests), built once from the Go module
+# proxy into a cache outside the clone; Go's own module and build caches make
+# a rebuild after `make clean` or in a fresh clone quick.
+GO           ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+WEED_MODULE  := github.com/seaweedfs/seaweedfs
+WEED_VERSION := v0.0.0-20261109003541-7506e5f91cd6
+WEED_CACHE   ?= $(HOME)/.cache/stats-service
+WEED_BIN     := $(WEED_CACHE)/seaweedfs-$(WEED_VERSION)/weed
+
+seaweedfs: $(WEED_BIN)  ## build the SeaweedFS S3 server for the export tests (once; cached in ~/.cache/stats-service)
+	@mkdir -p $(WEED_CACHE)/bin && ln -sfn $(WEED_BIN) $(WEED_CACHE)/bin/weed
+
+$(WEED_BIN):
+	@mkdir -p $(dir $@) $(WEED_CACHE)/bin
+	GOFLAGS=-mod=readonly $(GO) mod download $(WEED_MODULE)@$(WEED_VERSION)
+	cd "$$($(GO) env GOMODCACHE)/$(WEED_MODULE)@$(WEED_VERSION)" && \
+	  CGO_ENABLED=0 $(GO) build -trimpath -o $@.partial ./weed
+	mv $@.partial $@
+
+test: install servers seaweedfs  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
 	$(BIN)/python -m pytest
 
 test-unit: install  ## the fast tests only (no servers)

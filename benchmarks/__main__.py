@@ -3,10 +3,10 @@
 ``python -m benchmarks`` runs, in order: the single-event comparison (with
 the sustained RSS run), the client SDK, the batch-ingest comparison (from
 ``benchmarks.ingest_vs_raw_write``), a py-spy profile of the single-event
-hot path and the collectors (``benchmarks.collect``). It writes
-``latest.json``, ``latest.rst`` (table) and ``latest.png`` (chart) to the
-results directory, and exits 1 when a required
-figure is missing or a correctness check failed. Durations come from flags,
+hot path, the collectors (``benchmarks.collect``) and the export throughput
+(``benchmarks.export_throughput``). It writes ``latest.json``, ``latest.rst``
+(table) and ``latest.png`` (chart) to the results directory, and exits 1 when
+a required figure is missing or a correctness check failed. Durations come from flags,
 which default to ``BENCH_*`` environment variables (see ``--help``).
 """
 
@@ -47,7 +47,7 @@ from benchmarks.single_event import SingleEventConfig, run_single_event
 
 __all__ = ["SECTIONS", "RunnerConfig", "main", "parse_config", "run_batch"]
 
-SECTIONS = ("single", "client", "batch", "profile", "collect")
+SECTIONS = ("single", "client", "batch", "profile", "collect", "export")
 """What the runner can run; ``--only`` picks some."""
 
 _DEFAULT_BATCH_ENTRY = "benchmarks.ingest_vs_raw_write:run"
@@ -95,6 +95,7 @@ class RunnerConfig:
     profile: ProfileConfig
     batch_events: int
     batch_entry: str
+    export_events: int
     results_dir: Path
     keep_work_dir: bool
 
@@ -203,6 +204,12 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Runn
         help=f"module:function of the batch-ingest benchmark ({_DEFAULT_BATCH_ENTRY})",
     )
     parser.add_argument(
+        "--export-events",
+        type=int,
+        default=env_int("BENCH_EXPORT_EVENTS", 100_000),
+        help="events per backend in the export benchmark (BENCH_EXPORT_EVENTS, 100000)",
+    )
+    parser.add_argument(
         "--profile-seconds",
         type=int,
         default=env_int("BENCH_PROFILE_SECONDS", 15),
@@ -232,6 +239,7 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Runn
         "workers",
         "client_events",
         "batch_events",
+        "export_events",
     ):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -256,6 +264,7 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Runn
         ),
         batch_events=args.batch_events,
         batch_entry=args.batch_entry,
+        export_events=args.export_events,
         results_dir=args.results_dir,
         keep_work_dir=args.keep_work_dir,
     )
@@ -427,6 +436,7 @@ def _config_facts(config: RunnerConfig) -> dict[str, Any]:
         "client_events": config.client.events,
         "batch_events": config.batch_events,
         "batch_entry": config.batch_entry,
+        "export_events": config.export_events,
         "profile_seconds": config.profile.seconds,
     }
 
@@ -448,7 +458,7 @@ def _checks(doc: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"client: {client.get('stored_events')} stored of {client.get('expected_events')}"
         )
-    for section in ("single_event", "batch_ingest", "client", "service", "collect"):
+    for section in ("single_event", "batch_ingest", "client", "service", "collect", "export"):
         failure = doc.get(section, {}).get("failed")
         if failure:
             problems.append(f"{section} failed: {failure}")
@@ -540,11 +550,21 @@ def run(config: RunnerConfig, work_dir: Path, log: Callable[[str], None]) -> dic
             log(f"  failed: {exc}")
             doc["collect"] = {"failed": str(exc)}
 
+    def export() -> None:
+        from benchmarks.export_throughput import run as run_export_benchmark  # noqa: PLC0415
+
+        try:
+            doc["export"] = run_export_benchmark(config.export_events, work_dir=work_dir, log=log)
+        except Exception as exc:
+            log(f"  failed: {exc}")
+            doc["export"] = {"failed": str(exc)}
+
     section("single", "single event: stats-service vs bare FastAPI", single)
     section("client", "client SDK: log() cost and delivered rate", client)
     section("batch", "batch ingest: /log/events until queryable vs raw /write", batch)
     section("profile", "profile of the single-event hot path (py-spy)", profile)
     section("collect", "collectors: poll and /metrics vs plain prometheus_client", collect)
+    section("export", "export: run_export vs a plain read_sql / CSV dump", export)
     doc["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return doc
 

@@ -567,6 +567,12 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("collect.scrape_ms_p50", "collect: /metrics with 10,000 series p50, ms"),
     ("collect.baseline_scrape_ms_p50", "collect: plain registry /metrics p50, ms"),
     ("collect.scrape_ratio", "collect: scrape ratio"),
+    ("export.embedded.events_per_s", "export: embedded store, events/s"),
+    ("export.embedded.baseline_events_per_s", "export: read_sql + to_csv dump, events/s"),
+    ("export.embedded.ratio", "export: embedded ratio"),
+    ("export.influxdb.events_per_s", "export: InfluxDB, events/s"),
+    ("export.influxdb.baseline_events_per_s", "export: /query CSV dump, events/s"),
+    ("export.influxdb.ratio", "export: InfluxDB ratio"),
 )
 
 

@@ -50,9 +50,20 @@ _POSITIVE_PREFIXES = (
     "monitors_minute_",
     "monitors_hour_",
     "monitors_retention_",
+    "export_max_",
+    "export_s3_max_",
+    "export_s3_connect_",
+    "export_s3_read_",
+    "export_s3_multipart_",
 )
 _SECRET_FIELDS = frozenset(
-    {"secret_keys", "influxdb_password", "influxdb_token", "monitors_database_url"}
+    {
+        "secret_keys",
+        "influxdb_password",
+        "influxdb_token",
+        "monitors_database_url",
+        "export_s3_secret_key",
+    }
 )
 
 
@@ -242,6 +253,42 @@ class Settings:
     )
     monitors_measurement: str = field(
         default="monitor_checks", metadata=_doc("Measurement each check result is logged to.")
+    )
+    export_job: str = field(
+        default="default",
+        metadata=_doc("Name of the export job: its package names, watermark and lock."),
+    )
+    export_target: str = field(
+        default="",
+        metadata=_doc("Default `export run --to`: `dir:/path` or `s3://bucket/prefix`."),
+    )
+    export_max_window_days: int = field(
+        default=93, metadata=_doc("Longest window one `export run` accepts.")
+    )
+    export_max_package_bytes: int = field(
+        default=209_715_200,
+        metadata=_doc("Most uncompressed bytes of the members of one export package."),
+    )
+    export_max_file_bytes: int = field(
+        default=52_428_800, metadata=_doc("Largest data file (CSV chunk) in an export package.")
+    )
+    export_s3_endpoint: str = field(default="", metadata=_doc("S3 endpoint URL; empty means AWS."))
+    export_s3_region: str = field(default="", metadata=_doc("S3 region (optional)."))
+    export_s3_access_key: str = field(default="", metadata=_doc("S3 access key id."))
+    export_s3_secret_key: str = field(
+        default="", repr=False, metadata=_doc("S3 secret access key.")
+    )
+    export_s3_connect_timeout_seconds: float = field(
+        default=5.0, metadata=_doc("Timeout of connecting to S3, per attempt.")
+    )
+    export_s3_read_timeout_seconds: float = field(
+        default=30.0, metadata=_doc("Timeout of reading one S3 response, per attempt.")
+    )
+    export_s3_max_attempts: int = field(
+        default=3, metadata=_doc("Attempts of one S3 call (network errors, throttling, 5xx).")
+    )
+    export_s3_multipart_threshold_bytes: int = field(
+        default=8_388_608, metadata=_doc("Files at least this large go up as multipart uploads.")
     )
 
     @property
