@@ -40,9 +40,14 @@ def _value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def _tampered(token: str) -> str:
-    """The same token with one signature character changed."""
-    last = "A" if token[-1] != "A" else "B"
-    return token[:-1] + last
+    """The same token with one signature character changed.
+
+    Not the last character: in unpadded base64 its low bits are padding, so
+    some changes to it decode to the same signature.
+    """
+    at = len(token) - 5
+    swapped = "A" if token[at] != "A" else "B"
+    return token[:at] + swapped + token[at + 1 :]
 
 
 def test_metrics_are_served_with_build_info(live_service: LiveService) -> None:

@@ -43,7 +43,7 @@ def test_leases_in_postgres_move_monitors_from_a_dead_replica(
         component = MonitorsComponent(
             settings, store=PostgresMonitorStore(postgres_database), clock=clock
         )
-        await component.start()
+        await component.open()
         component.service().checker = CountingChecker(clock, runs, name)  # type: ignore[assignment]
         return component
 
