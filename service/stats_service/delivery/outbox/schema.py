@@ -66,5 +66,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         events INTEGER NOT NULL
     );
     """,
+    # 2: the backend whose service writes the outbox (NULL in files made before
+    # this step until the service next starts on them), for ``outbox status``.
+    "ALTER TABLE outbox_meta ADD COLUMN backend TEXT;",
 )
 """The outbox schema; ``PRAGMA user_version`` counts the applied steps."""
