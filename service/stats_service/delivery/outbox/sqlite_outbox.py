@@ -270,6 +270,44 @@ class Outbox:
 
         return await self._require_reader().run(read)
 
+    async def served_since(self, event_ids: Sequence[str], since_ns: int) -> set[str]:
+        """Those of ``event_ids`` pending now or forwarded at or after ``since_ns``
+        (``delivery.partial``)."""
+        ids = list(dict.fromkeys(event_ids))
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    event_id
+                    for (event_id,) in conn.execute(
+                        f"SELECT event_id FROM outbox WHERE event_id IN ({marks})"  # noqa: S608 -- placeholders only
+                        " AND (state = 0 OR (state = 1 AND done_ns >= ?))",
+                        (*chunk, since_ns),
+                    )
+                )
+            return found
+
+        return await self._require_reader().run(read)
+
+    async def forwarded_since(
+        self, since_ns: int, lower: tuple[int, str] | None, upper: tuple[int, str]
+    ) -> bool:
+        """Whether an event keyed in ``(lower, upper]`` was forwarded at or after ``since_ns``."""
+        low = lower if lower is not None else (-1, "")
+
+        def read(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM outbox WHERE state = 1 AND done_ns >= ?"
+                " AND (time_ns, event_id) > (?, ?) AND (time_ns, event_id) <= (?, ?) LIMIT 1",
+                (since_ns, low[0], low[1], upper[0], upper[1]),
+            ).fetchone()
+            return row is not None
+
+        return await self._require_reader().run(read)
+
     async def counts(self) -> OutboxCounts:
         """Pending events and bytes, oldest pending, dead letters, recent forwards, last error."""
         now = self._clock_ns()
