@@ -194,7 +194,12 @@ async def list_events(
     ] = 100,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Response:
-    """Events with `since <= time < until`, oldest first, one page at a time."""
+    """Events with `since <= time < until`, oldest first, one page at a time.
+
+    While the storage backend cannot be queried the page is partial: the events
+    not yet forwarded to it, `partial: true`, `warnings`, `resume_cursor` and
+    the header `X-Stats-Partial: backend-unavailable`.
+    """
     unknown = sorted(set(request.query_params) - _WINDOW_PARAMS)
     if unknown:
         raise InvalidInput(

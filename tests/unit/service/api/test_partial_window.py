@@ -254,3 +254,13 @@ def test_a_partial_page_is_refused_when_the_backend_took_writes_meanwhile(
         ]
 
     _run(tmp_path, scenario)
+
+
+def test_openapi_documents_the_partial_page(tmp_path: Path) -> None:
+    settings = load_settings(None, {"STATS_DATA_DIR": str(tmp_path), "STATS_SECRET_KEYS": KEY})
+    spec = create_app(settings, store=MemoryStore()).openapi()
+    ok = spec["paths"]["/log/events"]["get"]["responses"]["200"]
+    assert "X-Stats-Partial" in ok["headers"]
+    fields = spec["components"]["schemas"]["EventList"]["properties"]
+    assert {"partial", "warnings", "resume_cursor"} <= set(fields)
+    assert "503" in spec["paths"]["/log/events"]["get"]["responses"]
