@@ -33,8 +33,9 @@ from stats_service.components import ComponentSpec
 from stats_service.delivery.queue import DeliveryReporter
 from stats_service.ingest import Ingestor
 from stats_service.observability import configure_logging, install_observability
+from stats_service.observability.gauges import StoreSnapshot
 from stats_service.settings import Settings, settings_from_environment
-from stats_service.storage.base import EventStore
+from stats_service.storage.base import EventStore, LocalStore
 from stats_service.subsystems import SUBSYSTEMS
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -97,6 +98,8 @@ def create_app(
         await backend.open()
         if isinstance(backend, DeliveryReporter):
             metrics.watch_outbox(backend.status_sync)
+        elif isinstance(backend, LocalStore):
+            metrics.watch_outbox(partial(_local_store_snapshot, backend))
         authenticator = Authenticator(
             TokenSigner(keys),
             AccessFile(
@@ -166,6 +169,11 @@ def create_app(
             partial(IngestFastLane, requests=observability.requests, state=app.state)
         )
     return app
+
+
+def _local_store_snapshot(store: LocalStore) -> StoreSnapshot:
+    """The scrape-time state of a store without an outbox: up while writable, no dead letters."""
+    return StoreSnapshot(backend_ok=store.writable)
 
 
 async def _start(extensions: Sequence[Component], core: Components) -> None:

@@ -45,7 +45,8 @@ def build_queue(settings: Settings, *, existing_only: bool = False) -> DurableQu
 
     ``existing_only`` (the command line): starting it raises
     ``FileNotFoundError`` where there is no queue yet, rather than creating
-    one, and leaves its counters as they are.
+    one, and leaves its counters and its recorded backend as they are.
+    Otherwise (the service) starting it records ``storage_backend`` in it.
     """
     from stats_service.delivery.outbox import Outbox
 
@@ -56,6 +57,7 @@ def build_queue(settings: Settings, *, existing_only: bool = False) -> DurableQu
         dedupe_window_seconds=settings.outbox_dedupe_window_seconds,
         create=not existing_only,
         repair_on_start=not existing_only,
+        backend=None if existing_only else settings.storage_backend,
     )
 
 

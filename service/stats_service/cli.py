@@ -21,6 +21,7 @@ from stats_service.auth import AccessFile, Authenticator, TokenClaims, TokenSign
 from stats_service.auth.access import InvalidAccessFile
 from stats_service.auth.keys import generate_secret_key, write_key_file, write_private_file
 from stats_service.backends import OUTBOX_FILE, build_queue
+from stats_service.delivery.provenance import report_outbox
 from stats_service.delivery.queue import DurableQueue
 from stats_service.errors import ConfigurationError, StatsServiceError
 from stats_service.events.model import format_time, to_flat_dict
@@ -375,11 +376,14 @@ def _with_queue(settings: Settings, work: Callable[[DurableQueue], Awaitable[T]]
 
 
 def _outbox_status(settings: Settings, args: argparse.Namespace) -> int:
-    status = _with_queue(settings, lambda queue: queue.status(backend=settings.storage_backend))
+    report = _with_queue(settings, lambda queue: report_outbox(queue, settings.storage_backend))
+    warning = report.warning()
+    if warning is not None:
+        print(f"stats-service: warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps(status.as_dict(), sort_keys=True))
+        print(json.dumps(report.as_dict(), sort_keys=True))
         return 0
-    for key, value in status.as_dict().items():
+    for key, value in report.as_dict().items():
         print(f"{key:34} {'-' if value is None else value}")
     return 0
 

@@ -57,6 +57,14 @@ def test_metrics_are_served_with_build_info(live_service: LiveService) -> None:
         assert any(key[0] == name for key in samples), name
 
 
+def test_the_embedded_store_exports_backend_up_and_dead_letters(live_service: LiveService) -> None:
+    """The series dashboards and alerts read exist on every backend, not only InfluxDB."""
+    samples = _scrape(live_service.url)
+    assert _value(samples, "stats_backend_up") == 1.0
+    assert ("stats_deadletters_pending", frozenset()) in samples
+    assert _value(samples, "stats_deadletters_pending") == 0.0
+
+
 def test_ingest_outcomes_and_auth_failures_are_counted(live_service: LiveService) -> None:
     before = _scrape(live_service.url)
     with live_service.client(live_service.writer) as client:

@@ -207,6 +207,24 @@ class EventList(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last page."
     )
+    partial: bool = Field(
+        default=False,
+        description=(
+            "True while the storage backend cannot be queried: the page holds only the"
+            " events not yet forwarded to it (header `X-Stats-Partial: backend-unavailable`)."
+        ),
+    )
+    warnings: list[str] | None = Field(
+        default=None, description="On a partial page only: why it is partial."
+    )
+    resume_cursor: str | None = Field(
+        default=None,
+        description=(
+            "On a partial page only: pass as `cursor` once the backend is back to read the"
+            " rest of the window (the backend's events the partial pages lacked, then the"
+            " next ones), with no event twice and none missing."
+        ),
+    )
 
 
 _MESSAGES = {

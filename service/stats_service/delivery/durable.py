@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from stats_service.delivery.config import DeliveryConfig
 from stats_service.delivery.forwarder import Forwarder, ForwarderMetrics
 from stats_service.delivery.lease import ForwardingLease
+from stats_service.delivery.partial import PartialPosition, WindowAnswer, read_window
 from stats_service.delivery.queue import DeadLetter, DurableQueue, OutboxFull, OutboxStatus
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
@@ -246,6 +247,13 @@ class DurableStore:
         # Read after the outbox, as in ``get``: nothing falls between the two reads.
         stored = await self._backend.query(query)
         return _merge(pending, stored, query.limit)
+
+    async def read_window(
+        self, query: EventQuery, position: PartialPosition | None = None
+    ) -> WindowAnswer:
+        """:meth:`query`, but partial (the pending events) while the backend is down;
+        ``position`` resumes partial pages (see :mod:`~stats_service.delivery.partial`)."""
+        return await read_window(self.queue, self._backend, query, position)
 
     async def health(self) -> StoreHealth:
         """Ok while writes can be taken: the outbox is writable and the backend

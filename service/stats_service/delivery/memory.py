@@ -197,6 +197,31 @@ class MemoryQueue:
         entry = None if seq is None else self._entries[seq]
         return entry.event if entry is not None and entry.state == "pending" else None
 
+    async def served_since(self, event_ids: Sequence[str], since_ns: int) -> set[str]:
+        """Those of ``event_ids`` pending now or forwarded at or after ``since_ns``."""
+        found: set[str] = set()
+        for event_id in event_ids:
+            seq = self._by_id.get(event_id)
+            entry = None if seq is None else self._entries.get(seq)
+            if entry is not None and (
+                entry.state == "pending"
+                or (entry.state == "forwarded" and (entry.done_ns or 0) >= since_ns)
+            ):
+                found.add(event_id)
+        return found
+
+    async def forwarded_since(
+        self, since_ns: int, lower: tuple[int, str] | None, upper: tuple[int, str]
+    ) -> bool:
+        """Whether an event keyed in ``(lower, upper]`` was forwarded at or after ``since_ns``."""
+        return any(
+            entry.state == "forwarded"
+            and (entry.done_ns or 0) >= since_ns
+            and (lower is None or (entry.event.time_ns, entry.event.event_id) > lower)
+            and (entry.event.time_ns, entry.event.event_id) <= upper
+            for entry in self._entries.values()
+        )
+
     async def query_pending(self, query: EventQuery) -> EventPage:
         """Pending events in the window by ``(time_ns, event_id)``."""
         if query.limit < 1:

@@ -1,7 +1,9 @@
 """Gauges computed when Prometheus scrapes: build info and the durable outbox's state.
 
 The hot path never updates them: :class:`ScrapeTimeCollector` calls a status
-callback once per scrape.
+callback once per scrape. A store without an outbox (the embedded store) is
+watched through a :class:`StoreSnapshot`: ``stats_backend_up`` and
+``stats_deadletters_pending`` then exist too, so every backend exports them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from stats_service.observability.catalogue import CATALOGUE
 
-__all__ = ["OutboxGauges", "OutboxSnapshot", "OutboxStatusSource", "ScrapeTimeCollector"]
+__all__ = [
+    "OutboxGauges",
+    "OutboxSnapshot",
+    "OutboxStatusSource",
+    "ScrapeTimeCollector",
+    "StoreSnapshot",
+]
 
 logger = logging.getLogger("stats_service.observability")
 
@@ -76,8 +84,21 @@ class OutboxSnapshot:
     backend_ok: bool | None = None
 
 
-OutboxStatusSource = Callable[[], OutboxGauges | None]
-"""Called at scrape time: the outbox status, or None when there is none."""
+@dataclass(frozen=True, slots=True)
+class StoreSnapshot:
+    """The state of a store that keeps events itself, with no outbox (the embedded store).
+
+    Only ``stats_backend_up`` (from ``backend_ok``) and ``stats_deadletters_pending``
+    (``dead_letters``: such a store has none) are exported from it.
+    """
+
+    backend_ok: bool
+    """Whether the store is open and writable."""
+    dead_letters: int = 0
+
+
+OutboxStatusSource = Callable[[], OutboxGauges | StoreSnapshot | None]
+"""Called at scrape time: the outbox status, a store's state without an outbox, or None."""
 
 
 class ScrapeTimeCollector:
@@ -108,6 +129,15 @@ class ScrapeTimeCollector:
         status = self._read_status()
         if status is None:
             return families
+        if isinstance(status, StoreSnapshot):
+            families.extend(
+                GaugeMetricFamily(name, docs[name], value=value)
+                for name, value in (
+                    ("stats_deadletters_pending", float(status.dead_letters)),
+                    ("stats_backend_up", 1.0 if status.backend_ok else 0.0),
+                )
+            )
+            return families
         age = status.oldest_pending_age_seconds
         values_by_name: dict[str, float] = {
             "stats_outbox_depth_events": float(status.pending_events),
@@ -125,7 +155,7 @@ class ScrapeTimeCollector:
         )
         return families
 
-    def _read_status(self) -> OutboxGauges | None:
+    def _read_status(self) -> OutboxGauges | StoreSnapshot | None:
         if self.status is None:
             return None
         try:

@@ -5,13 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from stats_service.errors import StatsServiceError
 from stats_service.events.model import Event
 from stats_service.events.query import EventPage, EventQuery
 
-__all__ = ["EventPage", "EventQuery", "EventStore", "StoreHealth", "WriteRejected"]
+__all__ = [
+    "EventPage",
+    "EventQuery",
+    "EventStore",
+    "LocalStore",
+    "StoreHealth",
+    "WriteRejected",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,17 @@ class EventStore(Protocol):
 
     async def health(self) -> StoreHealth:
         """Whether the backend can take writes now."""
+
+
+@runtime_checkable
+class LocalStore(Protocol):
+    """A store that keeps events itself, with no outbox, and says quickly whether it
+    can write (the embedded store): ``stats_backend_up`` is read from it."""
+
+    @property
+    def writable(self) -> bool:
+        """Whether the store is open and can commit writes now (no I/O)."""
+        ...
 
 
 class WriteRejected(StatsServiceError):

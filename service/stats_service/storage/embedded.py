@@ -176,6 +176,12 @@ class EmbeddedStore:
         return self._path
 
     @property
+    def writable(self) -> bool:
+        """Whether the store is open and its writer runs (read at scrape time)."""
+        writer = self._writer
+        return writer is not None and writer.running
+
+    @property
     def writer(self) -> SQLiteWriter:
         """The group-commit writer (for metrics: ``commits``, ``pending``)."""
         if self._writer is None:

@@ -16,7 +16,7 @@ from stats_service.api.body import (
     read_body,
     require_json,
 )
-from stats_service.api.cursor import decode_cursor, encode_cursor
+from stats_service.api.cursor import decode_position, encode_cursor, encode_partial_cursor
 from stats_service.api.dependencies import Reader, Writer
 from stats_service.api.schemas import (
     BATCH_BODY,
@@ -26,6 +26,7 @@ from stats_service.api.schemas import (
     StoredEvent,
     error_responses,
 )
+from stats_service.delivery.partial import PartialPosition, WindowAnswer, WindowReader
 from stats_service.errors import (
     BadRequest,
     InvalidEvent,
@@ -41,6 +42,11 @@ __all__ = ["document_page_size", "router"]
 router = APIRouter(prefix="/log", tags=["events"])
 
 _MAX_TIME_NS = 2**63 - 1
+_PARTIAL_WARNING = (
+    "backend-unavailable: the storage backend cannot be queried now, so this page holds"
+    " only events not yet forwarded to it; pass resume_cursor as cursor once it is back"
+    " to read the rest of the window, with no event twice and none missing"
+)
 _WINDOW_PARAMS = frozenset({"since", "until", "event", "uid", "measurement", "limit", "cursor"})
 
 
@@ -155,7 +161,21 @@ async def get_event(
     "/events",
     summary="Query events in a time window",
     response_model=EventList,
-    responses=error_responses(401, 403),
+    responses={
+        200: {
+            "description": (
+                "One page, oldest first. While the storage backend cannot be queried,"
+                " a partial page: the events not yet forwarded to it, `partial: true`."
+            ),
+            "headers": {
+                "X-Stats-Partial": {
+                    "description": "Only on a partial page: why (`backend-unavailable`).",
+                    "schema": {"type": "string", "enum": ["backend-unavailable"]},
+                }
+            },
+        },
+        **error_responses(401, 403, 503),
+    },
 )
 async def list_events(
     request: Request,
@@ -174,7 +194,12 @@ async def list_events(
     ] = 100,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Response:
-    """Events with `since <= time < until`, oldest first, one page at a time."""
+    """Events with `since <= time < until`, oldest first, one page at a time.
+
+    While the storage backend cannot be queried the page is partial: the events
+    not yet forwarded to it, `partial: true`, `warnings`, `resume_cursor` and
+    the header `X-Stats-Partial: backend-unavailable`.
+    """
     unknown = sorted(set(request.query_params) - _WINDOW_PARAMS)
     if unknown:
         raise InvalidInput(
@@ -193,23 +218,49 @@ async def list_events(
             f"limit {limit} is over this service's max_page_size of {max_page_size}",
             details={"key": "limit"},
         )
-    page = await caller.components.store.query(
-        EventQuery(
-            since_ns=since_ns,
-            until_ns=until_ns,
-            limit=limit,
-            event=event,
-            uid=uid,
-            measurement=measurement,
-            after=decode_cursor(cursor) if cursor else None,
-        )
+    position = decode_position(cursor) if cursor else None
+    partial: PartialPosition | None = None
+    after: tuple[int, str] | None
+    if isinstance(position, PartialPosition):
+        partial, after = position, position.complete_after
+    else:
+        after = position
+    query = EventQuery(
+        since_ns=since_ns,
+        until_ns=until_ns,
+        limit=limit,
+        event=event,
+        uid=uid,
+        measurement=measurement,
+        after=after,
     )
-    return _json(
-        {
-            "events": [to_flat_dict(e) for e in page.events],
-            "next_cursor": encode_cursor(page.next_after) if page.next_after else None,
-        }
-    )
+    store = caller.components.store
+    if isinstance(store, WindowReader):
+        answer = await store.read_window(query, partial)
+    else:
+        page = await store.query(query)
+        answer = WindowAnswer(page.events, next_after=page.next_after)
+    return _window_page(answer)
+
+
+def _window_page(answer: WindowAnswer) -> Response:
+    """The JSON page of ``answer``; a partial one says so in its body and a header."""
+    if answer.next_partial is not None:
+        next_cursor: str | None = encode_partial_cursor(answer.next_partial)
+    else:
+        next_cursor = encode_cursor(answer.next_after) if answer.next_after else None
+    body: dict[str, Any] = {
+        "events": [to_flat_dict(e) for e in answer.events],
+        "next_cursor": next_cursor,
+        "partial": answer.partial,
+    }
+    if answer.resume is None:
+        return _json(body)
+    body["warnings"] = [_PARTIAL_WARNING]
+    body["resume_cursor"] = encode_partial_cursor(answer.resume)
+    response = _json(body)
+    response.headers["X-Stats-Partial"] = answer.reason or "partial"
+    return response
 
 
 def _window_edge(value: str | None, key: str, default: int) -> int:

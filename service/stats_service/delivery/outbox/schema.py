@@ -66,5 +66,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         events INTEGER NOT NULL
     );
     """,
+    # 2: the backend whose service writes the outbox (NULL in files made before
+    # this step until the service next starts on them), for ``outbox status``;
+    # forwarded rows by forwarding time, for partial window reads
+    # (``delivery.partial``).
+    """
+    ALTER TABLE outbox_meta ADD COLUMN backend TEXT;
+    CREATE INDEX outbox_forwarded_by_done ON outbox (done_ns) WHERE state = 1;
+    """,
 )
 """The outbox schema; ``PRAGMA user_version`` counts the applied steps."""

@@ -44,6 +44,13 @@ from stats_service.sqlite.window import read_window
 __all__ = ["Outbox"]
 
 
+def _record_backend(backend: str) -> Callable[[sqlite3.Connection], None]:
+    def record(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE outbox_meta SET backend = ? WHERE id = 0", (backend,))
+
+    return record
+
+
 class Outbox:
     """The outbox file, a :class:`~stats_service.delivery.queue.DurableQueue`.
 
@@ -55,6 +62,8 @@ class Outbox:
     without the service running on the same file (SQLite serialises the
     writers of both processes). One process forwards
     an outbox at a time: the one holding :meth:`forwarding_lease`.
+    ``backend`` (given by the service: its storage backend's name) is
+    recorded in the file on ``start``; :meth:`recorded_backend` reads it.
     """
 
     def __init__(
@@ -70,6 +79,7 @@ class Outbox:
         busy_timeout_seconds: float = 5.0,
         create: bool = True,
         repair_on_start: bool = True,
+        backend: str | None = None,
     ) -> None:
         if max_pending_events < 1 or max_pending_bytes < 1:
             raise ValueError("the outbox bounds must be positive")
@@ -83,6 +93,7 @@ class Outbox:
         self._busy_timeout = busy_timeout_seconds
         self._create = create
         self._repair_on_start = repair_on_start
+        self._backend = backend
         self._writer: SQLiteWriter | None = None
         self._reader: SQLiteReader | None = None
 
@@ -116,10 +127,13 @@ class Outbox:
     async def start(self) -> None:
         """Open the file (and repair the counters, if asked) off the event loop."""
         await asyncio.to_thread(self.open)
-        if not self._repair_on_start:
+        if not self._repair_on_start and self._backend is None:
             return
         try:
-            await asyncio.to_thread(self.repair_counts_sync)
+            if self._repair_on_start:
+                await asyncio.to_thread(self.repair_counts_sync)
+            if self._backend is not None:
+                await self._require_writer().submit(_record_backend(self._backend))
         except BaseException:
             await asyncio.to_thread(self.close)
             raise
@@ -245,6 +259,54 @@ class Outbox:
             return EventPage(events=[], next_after=None)
         events = await self._require_reader().run(read_window("outbox", query, where="state = 0"))
         return EventPage.of_candidates(events, query.limit)
+
+    async def recorded_backend(self) -> str | None:
+        """The backend of the service that last started on this outbox; None when
+        the file predates that record and no service has started on it since."""
+
+        def read(conn: sqlite3.Connection) -> str | None:
+            (backend,) = conn.execute("SELECT backend FROM outbox_meta WHERE id = 0").fetchone()
+            return None if backend is None else str(backend)
+
+        return await self._require_reader().run(read)
+
+    async def served_since(self, event_ids: Sequence[str], since_ns: int) -> set[str]:
+        """Those of ``event_ids`` pending now or forwarded at or after ``since_ns``
+        (``delivery.partial``)."""
+        ids = list(dict.fromkeys(event_ids))
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    event_id
+                    for (event_id,) in conn.execute(
+                        f"SELECT event_id FROM outbox WHERE event_id IN ({marks})"  # noqa: S608 -- placeholders only
+                        " AND (state = 0 OR (state = 1 AND done_ns >= ?))",
+                        (*chunk, since_ns),
+                    )
+                )
+            return found
+
+        return await self._require_reader().run(read)
+
+    async def forwarded_since(
+        self, since_ns: int, lower: tuple[int, str] | None, upper: tuple[int, str]
+    ) -> bool:
+        """Whether an event keyed in ``(lower, upper]`` was forwarded at or after ``since_ns``."""
+        low = lower if lower is not None else (-1, "")
+
+        def read(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM outbox WHERE state = 1 AND done_ns >= ?"
+                " AND (time_ns, event_id) > (?, ?) AND (time_ns, event_id) <= (?, ?) LIMIT 1",
+                (since_ns, low[0], low[1], upper[0], upper[1]),
+            ).fetchone()
+            return row is not None
+
+        return await self._require_reader().run(read)
 
     async def counts(self) -> OutboxCounts:
         """Pending events and bytes, oldest pending, dead letters, recent forwards, last error."""

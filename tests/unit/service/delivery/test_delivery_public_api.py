@@ -36,6 +36,14 @@ SURFACES = {
     "stats_service.delivery.outbox.sqlite_outbox": ["Outbox"],
     "stats_service.delivery.memory": ["MemoryQueue"],
     "stats_service.delivery.durable": ["DurableStore"],
+    "stats_service.delivery.partial": [
+        "PartialPosition",
+        "PartialReads",
+        "WindowAnswer",
+        "WindowReader",
+        "read_window",
+    ],
+    "stats_service.delivery.provenance": ["BackendRecord", "OutboxReport", "report_outbox"],
 }
 
 
