@@ -307,8 +307,9 @@ def _parse(line: bytes, multiplier: int, number: int) -> ParsedPoint:
 # directly; the result is the one the scanner would give. Anything unusual
 # (and every error) goes to the scanner, which has the last word.
 
-_NAME: Final = r'[^,= "\\]+'
-_VALUE: Final = r'(?:"[^"\\]*"|[^,= "\\]+)'
+# Tabs and NULs count as blanks to influxd in places; lines holding them go to the scanner.
+_NAME: Final = r'[^,= "\\\t\x00]+'
+_VALUE: Final = r'(?:"[^"\\]*"|[^,= "\\\t\x00]+)'
 _PLAIN_LINE_TEXT: Final = (
     "(" + _NAME + ")((?:," + _NAME + "=" + _NAME + ")*) "
     "(" + _NAME + "=" + _VALUE + "(?:," + _NAME + "=" + _VALUE + ")*)"

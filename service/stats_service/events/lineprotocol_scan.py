@@ -111,7 +111,14 @@ def scan_exact(line: bytes, multiplier: int, number: int = 0) -> ParsedPoint:
     fields: dict[str, FieldValue] = {}
     for key_start, equals, value_end in field_spans:
         key = _unescape(line[key_start:equals], _NAME_ESCAPES)
-        fields[key] = _field_value(line[equals + 1 : value_end])
+        try:
+            fields[key] = _field_value(line[equals + 1 : value_end])
+        except LineProtocolError:
+            raise
+        except ValueError:
+            # A value the scan let through that no type reads (a misplaced quote
+            # or comma): refused like every other bad line, never a crash.
+            raise LineProtocolError("invalid field format") from None
     return ParsedPoint(measurement, tags, fields, time_ns, number)
 
 
