@@ -26,6 +26,7 @@ __all__ = [
     "BadRequest",
     "ConfigurationError",
     "Forbidden",
+    "Gone",
     "InvalidEvent",
     "InvalidInput",
     "LineProtocolRejected",
@@ -33,6 +34,7 @@ __all__ = [
     "PayloadTooLarge",
     "ServiceUnavailable",
     "StatsServiceError",
+    "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -150,6 +152,27 @@ class ServiceUnavailable(StatsServiceError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class TooManyRequests(StatsServiceError):
+    """The caller holds as many of a limited resource (e.g. live streams) as allowed."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class Gone(StatsServiceError):
+    """What was asked for existed once and is no longer kept (e.g. a stream resume point)."""
+
+    status_code = 410
+    code = "gone"
 
 
 class ConfigurationError(StatsServiceError):
