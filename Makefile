@@ -16,7 +16,7 @@ help:  ## list the targets
 $(STAMP): service/pyproject.toml client/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2]' -e './client[collect]' -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2]' -e './client[collect,probe]' -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)  ## create .venv and install both packages with the dev tools
