@@ -16,7 +16,9 @@ POST_ERROR_REASONS = ("connection", "timeout", "rejected", "unavailable", "other
 class ProbeMetrics:
     """Counters follow the tracker's totals; gauges are set on every tick."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, windows: tuple[str, ...] = ("1m", "3m", "10m")
+    ) -> None:
         self.registry = registry
 
         def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> Counter:
@@ -55,6 +57,8 @@ class ProbeMetrics:
             ("window",),
             registry=registry,
         )
+        for window in windows:
+            self.missing_share.labels(window).set(0.0)
         self.up = Gauge(
             "probe_up", "1 while the listener is connected to the stream.", registry=registry
         )
