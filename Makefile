@@ -68,5 +68,9 @@ bench: $(BENCH_STAMP) servers telegraf  ## side-by-side benchmarks (wrk, loopbac
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(BIN)/python -m benchmarks
 
+.PHONY: probe-demo
+probe-demo: install  ## stats-probe against a local service behind a fault-injecting proxy (Ctrl-C stops)
+	$(BIN)/stats-probe demo
+
 clean:  ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -211,6 +211,10 @@ class Settings:
         default=20,
         metadata=_doc("Concurrent streams per identity in one worker process (429 beyond)."),
     )
+    stream_close_timeout_seconds: float = field(
+        default=5.0,
+        metadata=_doc("How long `serve` waits at shutdown for open streams before closing them."),
+    )
     stream_ws_auth_timeout_seconds: float = field(
         default=10.0,
         metadata=_doc("How long `/log/ws` waits for the token message when no header was sent."),
