@@ -16,7 +16,7 @@ help:  ## list the targets
 $(STAMP): service/pyproject.toml client/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2,postgres,export]' -e './client[collect]' -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2,postgres,export]' -e './client[collect,probe]' -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)  ## create .venv and install both packages with the dev tools
@@ -91,6 +91,10 @@ bench: $(BENCH_STAMP) servers telegraf  ## side-by-side benchmarks (wrk, loopbac
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
 	$(BIN)/python -m benchmarks
 	$(BIN)/python -m benchmarks.monitors
+
+.PHONY: probe-demo
+probe-demo: install  ## stats-probe against a local service behind a fault-injecting proxy (Ctrl-C stops)
+	$(BIN)/stats-probe demo
 
 clean:  ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -209,6 +209,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,  # the request middleware writes the access line
         server_header=False,
         http=JsonErrorsProtocol,  # malformed HTTP gets the JSON error body too
+        # open streams never end by themselves: without a bound, shutdown would wait for them
+        timeout_graceful_shutdown=max(1, round(settings.stream_close_timeout_seconds)),
     )
     return 0
 

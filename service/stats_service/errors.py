@@ -28,6 +28,7 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "Forbidden",
+    "Gone",
     "InvalidEvent",
     "InvalidInput",
     "LineProtocolRejected",
@@ -35,6 +36,7 @@ __all__ = [
     "PayloadTooLarge",
     "ServiceUnavailable",
     "StatsServiceError",
+    "TooManyRequests",
     "Unauthorized",
     "UnsupportedMediaType",
 ]
@@ -159,6 +161,27 @@ class ServiceUnavailable(StatsServiceError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class TooManyRequests(StatsServiceError):
+    """The caller holds as many of a limited resource (e.g. live streams) as allowed."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after_seconds: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class Gone(StatsServiceError):
+    """What was asked for existed once and is no longer kept (e.g. a stream resume point)."""
+
+    status_code = 410
+    code = "gone"
 
 
 class ConfigurationError(StatsServiceError):

@@ -290,6 +290,35 @@ class Settings:
     export_s3_multipart_threshold_bytes: int = field(
         default=8_388_608, metadata=_doc("Files at least this large go up as multipart uploads.")
     )
+    stream_enabled: bool = field(
+        default=True, metadata=_doc("Serve the live stream (`/log/stream`, `/log/ws`).")
+    )
+    stream_poll_interval_seconds: float = field(
+        default=0.1, metadata=_doc("How often the stream reads the durable log for new events.")
+    )
+    stream_heartbeat_seconds: float = field(
+        default=15.0, metadata=_doc("Quiet time after which a stream sends a heartbeat.")
+    )
+    stream_buffer_events: int = field(
+        default=1000,
+        metadata=_doc("Events buffered per client; a client further behind is dropped."),
+    )
+    stream_replay_max_events: int = field(
+        default=100_000,
+        metadata=_doc("Resume retention: a resume point further back than this is refused (410)."),
+    )
+    stream_max_per_identity: int = field(
+        default=20,
+        metadata=_doc("Concurrent streams per identity in one worker process (429 beyond)."),
+    )
+    stream_close_timeout_seconds: float = field(
+        default=5.0,
+        metadata=_doc("How long `serve` waits at shutdown for open streams before closing them."),
+    )
+    stream_ws_auth_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_doc("How long `/log/ws` waits for the token message when no header was sent."),
+    )
 
     @property
     def resolved_access_file(self) -> Path:

@@ -12,6 +12,7 @@ from stats_service.export.cli import register as register_export_commands
 from stats_service.monitors import MonitorsComponent
 from stats_service.monitors.cli import register_monitor_commands
 from stats_service.settings import Settings
+from stats_service.stream import build_stream
 
 __all__ = ["SUBSYSTEMS"]
 
@@ -26,6 +27,7 @@ def _commands_only(settings: Settings) -> Component | None:
 
 
 SUBSYSTEMS: tuple[ComponentSpec, ...] = (
+    ComponentSpec("stream", build=build_stream),
     ComponentSpec("monitors", build=_monitors, add_commands=register_monitor_commands),
     ComponentSpec(
         "export",

@@ -59,7 +59,7 @@ def test_dashboard_provider_points_at_a_directory(deploy_dir):
 
 
 def test_the_two_dashboards_exist_with_unique_uids(dashboards):
-    assert set(dashboards) == {"analytics", "ingestion-health", "monitors"}
+    assert set(dashboards) == {"analytics", "ingestion-health", "monitors", "probe"}
     uids = [dashboard["uid"] for dashboard in dashboards.values()]
     assert len(set(uids)) == len(uids)
     for dashboard in dashboards.values():
@@ -68,7 +68,7 @@ def test_the_two_dashboards_exist_with_unique_uids(dashboards):
         assert isinstance(dashboard["schemaVersion"], int)
 
 
-@pytest.mark.parametrize("name", ["analytics", "ingestion-health"])
+@pytest.mark.parametrize("name", ["analytics", "ingestion-health", "probe"])
 def test_panels_are_well_formed(dashboards, panel_targets, datasources, name):
     dashboard = dashboards[name]
     ids = [panel["id"] for panel in dashboard["panels"]]
@@ -93,7 +93,7 @@ def _used_variables(text: str) -> set[str]:
     return set(re.findall(r"\$([A-Za-z_][A-Za-z0-9_]*)", text))
 
 
-@pytest.mark.parametrize("name", ["analytics", "ingestion-health"])
+@pytest.mark.parametrize("name", ["analytics", "ingestion-health", "probe"])
 def test_every_variable_used_is_defined(dashboards, panel_targets, name):
     dashboard = dashboards[name]
     defined = {variable["name"] for variable in dashboard["templating"]["list"]}

@@ -39,6 +39,8 @@ def uvicorn_workers_command(port: int, workers: int) -> list[str]:
         "--workers",
         str(workers),
         "--no-server-header",
+        "--timeout-graceful-shutdown",
+        "5",
         "--http",
         "stats_service.api.protocols:JsonErrorsProtocol",
     ]

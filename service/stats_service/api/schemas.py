@@ -236,6 +236,7 @@ _MESSAGES = {
     413: "The body, its decompressed size or the batch is over a limit.",
     415: "Content-Type or Content-Encoding not accepted.",
     422: "The content breaks a rule; `details.key` names the offending key.",
+    429: "Too many concurrent streams for this identity; retry after `Retry-After` seconds.",
     503: "The service cannot take more work now; retry after `Retry-After` seconds.",
 }
 

@@ -17,6 +17,7 @@ __all__ = [
     "INGEST_PATHS",
     "METRICS_PATH",
     "REJECT_REASONS",
+    "STREAM_DROP_REASONS",
     "MetricSpec",
 ]
 
@@ -51,6 +52,10 @@ REJECT_REASONS = (
     "unavailable",
 )
 """The error codes of refused events (``stats_events_rejected_total``)."""
+
+STREAM_DROP_REASONS = ("slow_consumer", "shutdown")
+"""Why the service ended a live stream (``stream_dropped_total``): the client fell
+more than a buffer behind, or the service stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,18 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "counter",
         ("reason",),
         "Requests refused by token authentication (or missing scope: forbidden), by reason.",
+    ),
+    MetricSpec(
+        "stream_clients",
+        "gauge",
+        (),
+        "Live stream clients (SSE and WebSocket) connected now.",
+    ),
+    MetricSpec(
+        "stream_dropped_total",
+        "counter",
+        ("reason",),
+        "Live streams the service ended: slow_consumer or shutdown.",
     ),
     MetricSpec(
         "stats_outbox_depth_events",

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from stats_service.errors import StatsServiceError
 from stats_service.observability.catalogue import (
@@ -20,6 +20,7 @@ from stats_service.observability.catalogue import (
     FORWARD_ERROR_KINDS,
     INGEST_PATHS,
     REJECT_REASONS,
+    STREAM_DROP_REASONS,
 )
 from stats_service.observability.gauges import OutboxStatusSource, ScrapeTimeCollector
 from stats_service.observability.http_series import HttpSeries
@@ -120,6 +121,15 @@ class Metrics:
             self._child(self._forward_errors, kind)
         for reason in AUTH_REASONS:
             self._child(self._auth_failures, reason)
+        self._stream_clients = Gauge(
+            "stream_clients",
+            docs["stream_clients"],
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self._stream_dropped = counter("stream_dropped_total", ["reason"])
+        for reason in STREAM_DROP_REASONS:
+            self._child(self._stream_dropped, reason)
         self.scrape_collector = ScrapeTimeCollector(version=version, status=outbox_status)
 
     def _child(self, parent: Counter, value: str) -> Counter:
@@ -170,6 +180,14 @@ class Metrics:
         """
         if self._http is not None:
             self._http.observe(handler, method, str(status), max(seconds, 0.0))
+
+    def stream_clients(self, delta: int) -> None:
+        """Live stream clients came (``delta`` > 0) or went."""
+        self._stream_clients.inc(delta)
+
+    def stream_dropped(self, reason: str) -> None:
+        """The service ended a live stream for ``reason`` (see ``STREAM_DROP_REASONS``)."""
+        self._child(self._stream_dropped, reason).inc()
 
     def observe_error(self, method: str, route: str | None, exc: StatsServiceError) -> None:
         """Count an error answered to a client: auth failures and refused ingests.

@@ -25,6 +25,7 @@ from stats_service.sqlite import Migration, SQLiteReader, SQLiteWriter, insert_r
 from stats_service.sqlite.rows import EVENT_COLUMNS, decode_event, encode_body, indexed_uid
 from stats_service.sqlite.window import read_window, window_sql
 from stats_service.storage.base import EventPage, EventQuery, StoreHealth
+from stats_service.storage.log import LogEntry
 
 __all__ = ["EmbeddedStore"]
 
@@ -60,6 +61,8 @@ _INSERT = "INSERT INTO events (event_id, measurement, time_ns, event, uid, body)
 _ON_CONFLICT = "ON CONFLICT (event_id) DO NOTHING"
 _TABLE = "events"
 _SELECT_ONE = f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = ?"  # noqa: S608 -- constant text
+
+_SELECT_AFTER = f"SELECT seq, {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 -- constant text
 
 _InsertRow = tuple[str, str, int, str | None, str | None, bytes]
 
@@ -329,6 +332,33 @@ class EmbeddedStore:
             return EventPage(events=[], next_after=None)
         events = await reader.run(read_window(_TABLE, query))
         return EventPage.of_candidates(events, query.limit)
+
+    async def read_after(self, seq: int, limit: int) -> list[LogEntry]:
+        """Up to ``limit`` events committed after position ``seq`` (the rowid), in order."""
+
+        def read(conn: sqlite3.Connection) -> list[LogEntry]:
+            rows = conn.execute(_SELECT_AFTER, (seq, limit)).fetchall()
+            return [LogEntry(row[0], row[1], decode_event(*row[1:])) for row in rows]
+
+        return await self._require_reader().run(read)
+
+    async def position_of(self, event_id: str) -> int | None:
+        """The position (rowid) of the event with this id, or None."""
+
+        def read(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute("SELECT seq FROM events WHERE event_id = ?", (event_id,)).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self._require_reader().run(read)
+
+    async def head(self) -> int:
+        """The position of the newest committed event (0 when empty)."""
+
+        def read(conn: sqlite3.Connection) -> int:
+            (value,) = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+            return int(value)
+
+        return await self._require_reader().run(read)
 
     async def health(self) -> StoreHealth:
         """Whether the writer runs and the file answers a read."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from stats_service.errors import InvalidEvent, ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery, StoreHealth
+from stats_service.storage.log import LogEntry
 
 __all__ = ["MemoryStore"]
 
@@ -53,6 +54,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._by_id: dict[str, Event] = {}
         self._keys: list[tuple[int, str]] = []  # (time_ns, event_id), ascending
+        self._log: list[str] = []  # event ids in commit order; position = index + 1
         self._open = False
 
     async def open(self) -> None:
@@ -75,6 +77,7 @@ class MemoryStore:
             if event.event_id in self._by_id:
                 continue
             self._by_id[event.event_id] = _copy(event)
+            self._log.append(event.event_id)
             bisect.insort(self._keys, (event.time_ns, event.event_id))
 
     async def get(self, event_id: str) -> Event | None:
@@ -104,6 +107,28 @@ class MemoryStore:
                     return EventPage(events=found, next_after=(last.time_ns, last.event_id))
                 found.append(_copy(event))
         return EventPage(events=found, next_after=None)
+
+    async def read_after(self, seq: int, limit: int) -> list[LogEntry]:
+        """Up to ``limit`` events stored after position ``seq``, in the order stored."""
+        self._require_open()
+        start = max(seq, 0)
+        return [
+            LogEntry(index + 1, event_id, _copy(self._by_id[event_id]))
+            for index, event_id in enumerate(self._log[start : start + limit], start)
+        ]
+
+    async def position_of(self, event_id: str) -> int | None:
+        """The position of the event with this id, or None."""
+        self._require_open()
+        try:
+            return self._log.index(event_id) + 1
+        except ValueError:
+            return None
+
+    async def head(self) -> int:
+        """How many events are stored."""
+        self._require_open()
+        return len(self._log)
 
     async def health(self) -> StoreHealth:
         """Healthy while open."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from stats_service.delivery.lease import FileLease, ForwardingLease, lease_path
+from stats_service.delivery.outbox.log import read_head, read_log_after, read_position
 from stats_service.delivery.outbox.reads import (
     read_batch,
     read_counts,
@@ -40,6 +41,7 @@ from stats_service.events.model import Event
 from stats_service.events.query import EventPage, EventQuery
 from stats_service.sqlite import SQLiteReader, SQLiteWriter
 from stats_service.sqlite.window import read_window
+from stats_service.storage.log import LogEntry
 
 __all__ = ["Outbox"]
 
@@ -250,6 +252,18 @@ class Outbox:
         """The pending event with this id, or None (forwarded, dead-lettered or unknown)."""
 
         return await self._require_reader().run(read_pending(event_id))
+
+    async def read_after(self, seq: int, limit: int) -> list[LogEntry]:
+        """Up to ``limit`` accepted events after position ``seq`` (see :mod:`.log`)."""
+        return await self._require_reader().run(read_log_after(seq, limit))
+
+    async def position_of(self, event_id: str) -> int | None:
+        """The position of the event with this id, or None once pruned."""
+        return await self._require_reader().run(read_position(event_id))
+
+    async def head(self) -> int:
+        """The newest position (0 when empty)."""
+        return await self._require_reader().run(read_head)
 
     async def query_pending(self, query: EventQuery) -> EventPage:
         """Pending events in the window by ``(time_ns, event_id)``, like a store's ``query``."""

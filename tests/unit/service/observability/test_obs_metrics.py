@@ -15,7 +15,7 @@ from stats_service.observability.catalogue import CATALOGUE, FORWARD_ERROR_KINDS
 from stats_service.observability.gauges import OutboxSnapshot, ScrapeTimeCollector
 from stats_service.observability.recorder import Metrics, MetricsRecorder, NullMetrics
 
-_UNIT_SUFFIXES = ("_total", "_seconds", "_bytes", "_events", "_info", "_pending", "_up")
+_UNIT_SUFFIXES = ("_total", "_seconds", "_bytes", "_events", "_info", "_pending", "_up", "_clients")
 
 
 def _metrics(**kwargs) -> tuple[Metrics, CollectorRegistry]:

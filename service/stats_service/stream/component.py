@@ -1,0 +1,95 @@
+"""The live stream as a :class:`~stats_service.api.component.Component`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import APIRouter
+
+from stats_service.api.component import ComponentHealth
+from stats_service.api.dependencies import Components
+from stats_service.errors import ServiceUnavailable
+from stats_service.settings import Settings
+from stats_service.stream.config import StreamConfig
+from stats_service.stream.source import event_log_of
+from stats_service.stream.sse import sse_router
+from stats_service.stream.tailer import StreamMetrics, Tailer
+from stats_service.stream.ws import ws_router
+
+__all__ = ["StreamComponent", "build_stream"]
+
+
+class _NoMetrics:
+    def stream_clients(self, delta: int) -> None:
+        """Ignored."""
+
+    def stream_dropped(self, reason: str) -> None:
+        """Ignored."""
+
+
+class StreamComponent:
+    """Serves ``/log/stream`` and ``/log/ws`` from one tailer of the durable log."""
+
+    def __init__(self, config: StreamConfig) -> None:
+        self._config = config
+        self._tailer: Tailer | None = None
+        self._unsupported = ""
+
+    @property
+    def name(self) -> str:
+        """``stream``."""
+        return "stream"
+
+    @property
+    def tailer(self) -> Tailer:
+        """The running tailer; 503 before start, after stop, or over a store with no log."""
+        if self._tailer is None:
+            raise ServiceUnavailable(self._unsupported or "the live stream is not running")
+        return self._tailer
+
+    def routers(self) -> Sequence[APIRouter]:
+        """``GET /log/stream`` and ``GET /log/ws``."""
+
+        def tailer_of() -> Tailer:
+            return self.tailer
+
+        return (
+            sse_router(tailer_of, self._config.heartbeat_seconds),
+            ws_router(tailer_of, self._config),
+        )
+
+    async def start(self, core: Components) -> None:
+        """Follow the durable log of ``core.store`` (when it has one)."""
+        log = event_log_of(core.store)
+        if log is None:
+            self._unsupported = "this store and queue cannot be followed live"
+            return
+        metrics: StreamMetrics = (
+            core.metrics if isinstance(core.metrics, StreamMetrics) else _NoMetrics()
+        )
+        tailer = Tailer(log, self._config, metrics)
+        await tailer.start()
+        self._tailer = tailer
+
+    async def stop(self) -> None:
+        """End every stream and stop reading."""
+        tailer, self._tailer = self._tailer, None
+        if tailer is not None:
+            await tailer.stop()
+
+    async def health(self) -> ComponentHealth:
+        """Healthy while the tailer reads (or when the store offers nothing to follow)."""
+        if self._unsupported:
+            return ComponentHealth(ok=True, detail=self._unsupported)
+        if self._tailer is None or not self._tailer.running:
+            return ComponentHealth(ok=False, detail="not running")
+        if self._tailer.failing:
+            return ComponentHealth(ok=False, detail="reading the durable log fails")
+        return ComponentHealth(ok=True, detail=f"{self._tailer.clients} clients")
+
+
+def build_stream(settings: Settings) -> StreamComponent | None:
+    """The stream component of ``settings`` (None when ``stream_enabled`` is off)."""
+    return (
+        StreamComponent(StreamConfig.from_settings(settings)) if settings.stream_enabled else None
+    )

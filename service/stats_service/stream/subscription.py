@@ -1,0 +1,77 @@
+"""One client's place in the live stream: a bounded buffer and its cursor.
+
+The tailer pushes every new entry that passes the client's filter; a client
+more than ``buffer_events`` behind is marked dropped (``slow_consumer``) and
+its stream ends with an error message. ``next`` waits for the next entry, a
+heartbeat timeout, or the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+from stats_service.storage.log import LogEntry
+from stats_service.stream.filters import StreamFilter
+
+__all__ = ["Ended", "Subscription"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """Why a stream ended on the service's side: a code and a message for the client."""
+
+    reason: str
+    """A label of ``stream_dropped_total``: ``slow_consumer`` or ``shutdown``."""
+    message: str
+
+
+class Subscription:
+    """A client of the stream: identity, filter, buffer, and where it stands."""
+
+    def __init__(self, identity: str, stream_filter: StreamFilter, *, capacity: int) -> None:
+        self.identity = identity
+        self.filter = stream_filter
+        self._capacity = capacity
+        self._buffer: deque[LogEntry] = deque()
+        self._ready = asyncio.Event()
+        self.ended: Ended | None = None
+        self.opened_at = 0
+        """The tailer's position when the client joined: live entries start after it."""
+
+    @property
+    def buffered(self) -> int:
+        """Entries waiting to be sent."""
+        return len(self._buffer)
+
+    def push(self, entry: LogEntry) -> bool:
+        """Buffer ``entry`` if it passes the filter; False when the buffer overflowed."""
+        if self.ended is not None:
+            return True
+        if entry.event is None or not self.filter.matches(entry.event):
+            return True
+        if len(self._buffer) >= self._capacity:
+            return False
+        self._buffer.append(entry)
+        self._ready.set()
+        return True
+
+    def end(self, ended: Ended) -> None:
+        """End the stream; what was buffered is dropped and ``next`` returns ``ended``."""
+        if self.ended is None:
+            self.ended = ended
+            self._buffer.clear()
+            self._ready.set()
+
+    async def next(self, timeout_seconds: float) -> LogEntry | Ended | None:
+        """The next entry, the end, or None after ``timeout_seconds`` of quiet."""
+        if not self._buffer and self.ended is None:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout_seconds)
+            except TimeoutError:
+                return None
+        if self.ended is not None:
+            return self.ended
+        return self._buffer.popleft()
