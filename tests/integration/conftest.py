@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from influx_fixtures import influx_database, influxd  # noqa: F401 - fixtures for every integration test
+from kafka_fixtures import kafka_broker, kafka_topic  # noqa: F401 - the Kafka tests' fixtures
 from service_process import LiveService, ServiceProcess
 
 
