@@ -62,7 +62,7 @@ telegraf:  ## build Telegraf (listener + InfluxDB output only), the batch benchm
 	  github.com/influxdata/telegraf/cmd/telegraf@v1.32.3 \
 	  || echo "telegraf could not be built; the batch benchmark skips its peer"
 
-bench: $(BENCH_STAMP) servers telegraf  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
+bench: $(BENCH_STAMP) servers telegraf kafka  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing Debian package wrk"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }

@@ -139,6 +139,11 @@ class KafkaBroker:
         """``host:port`` for clients."""
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The JVM's process id while running, else None."""
+        return self._process.pid if self._process is not None and self.is_running() else None
+
     def is_running(self) -> bool:
         """Whether the JVM is alive (not whether it accepts connections yet)."""
         return self._process is not None and self._process.poll() is None

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -110,6 +111,8 @@ class KafkaQueue:
             EventConsumer(config, on_revoke=self._revoked) if role == "forward" else None
         )
         self._lease = _RoleLease(role == "forward")
+        self._revocations: set[int] = set()
+        self._revocations_lock = threading.Lock()
         self._started = False
         self._handed: dict[int, _Handed] = {}  # seq -> entry, in order handed out
         self._next_seq = 0
@@ -176,6 +179,15 @@ class KafkaQueue:
     # -- the forwarder's steps ---------------------------------------------------
 
     def _revoked(self, partitions: set[int]) -> None:
+        """On the consumer's thread, inside a poll: noted here, applied on the loop."""
+        with self._revocations_lock:
+            self._revocations.update(partitions)
+
+    def _apply_revocations(self) -> None:
+        with self._revocations_lock:
+            partitions, self._revocations = self._revocations, set()
+        if not partitions:
+            return
         for seq in [s for s, h in self._handed.items() if h.message.partition in partitions]:
             del self._handed[seq]
         for partition in partitions:
@@ -186,9 +198,10 @@ class KafkaQueue:
     ) -> list[OutboxEntry]:
         """Handed-out entries after ``after_seq`` first, then newly consumed messages."""
         consumer = self._require_consumer()
+        self._apply_revocations()
         batch: list[OutboxEntry] = []
         size = 0
-        for seq, handed in self._handed.items():
+        for seq, handed in list(self._handed.items()):
             if seq <= after_seq:
                 continue
             if batch and (len(batch) >= max_events or size + handed.entry.size > max_bytes):
@@ -198,6 +211,8 @@ class KafkaQueue:
         if len(batch) >= max_events:
             return batch
         messages = await consumer.poll(max_events - len(batch), _POLL_SECONDS if not batch else 0)
+        self._apply_revocations()  # entries of partitions revoked in that poll are not ours
+        batch = [entry for entry in batch if entry.seq in self._handed]
         dead: list[_Refused] = []
         for message in messages:
             try:
@@ -258,15 +273,27 @@ class KafkaQueue:
                     )
                 )
             await self._dead_letter(messages)
+        self._apply_revocations()
+        settled = [entry.seq for entry in [*forwarded, *(r.entry for r in rejected)]]
         highest: dict[int, int] = {}
-        for entry in [*forwarded, *(r.entry for r in rejected)]:
-            handed = self._handed.pop(entry.seq, None)
+        done: list[_Handed] = []
+        for seq in settled:
+            handed = self._handed.pop(seq, None)
             if handed is None:
-                continue
+                continue  # revoked: the partition's new owner writes it again
+            done.append(handed)
             partition, offset = handed.message.partition, handed.message.offset
             highest[partition] = max(highest.get(partition, offset), offset)
         if highest:
-            await self._commit_through(highest)
+            try:
+                await self._commit_through(highest)
+            except BaseException:
+                # Not committed (a rebalance, the broker away): hand them out again, so
+                # the retry writes them again (the same points) and commits them then.
+                for handed in done:
+                    self._handed[handed.entry.seq] = handed
+                self._handed = dict(sorted(self._handed.items()))
+                raise
         now = self._clock_ns()
         if forwarded:
             self._last_forward_ns = now
