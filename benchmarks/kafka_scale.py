@@ -123,7 +123,10 @@ def _wait_stored(url: str, database: str, expected: int, timeout_seconds: float)
     deadline = time.monotonic() + timeout_seconds
     while _count(url, database) < expected:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"InfluxDB did not hold {expected} events in time")
+            held = _count(url, database)
+            raise RuntimeError(
+                f"InfluxDB held {held} of {expected} events after {timeout_seconds} s"
+            )
         time.sleep(0.1)
 
 

@@ -6,11 +6,11 @@ worker thread of its own (``poll``, ``commit``, lag), one at a time, awaited
 from the event loop. Offsets are committed only when told to (after the
 backend stored the events); nothing is committed automatically.
 
-Rebalances happen inside ``poll``: revoked partitions are reported to the
-``on_revoke`` callback (the queue drops the entries it handed out from them;
-the new owner reads them again from the last committed offset), and a commit
-is filtered to the partitions still assigned, so a late settlement never
-moves another member's offset.
+Rebalances happen inside ``poll``: revoked (or lost) partitions are reported
+to the ``on_revoke`` callback (the queue drops the entries it handed out from
+them; whoever holds them next reads them again from the last committed
+offset), and a commit is filtered to the partitions librdkafka says are
+still assigned, so a late settlement never moves another member's offset.
 """
 
 from __future__ import annotations
@@ -52,12 +52,10 @@ class EventConsumer:
         self._on_revoke = on_revoke or (lambda _partitions: None)
         self._consumer: Any = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._assigned: set[int] = set()
 
-    @property
-    def assigned(self) -> frozenset[int]:
-        """The partitions this member holds now."""
-        return frozenset(self._assigned)
+    def _held(self) -> set[int]:
+        """The partitions librdkafka says this member holds now (on the consumer thread)."""
+        return {tp.partition for tp in self._consumer.assignment()}
 
     async def start(self) -> None:
         """Create the consumer and subscribe (the group join happens in the first poll)."""
@@ -79,12 +77,10 @@ class EventConsumer:
         )
 
     def _assign(self, _consumer: Any, partitions: list[Any]) -> None:
-        self._assigned.update(p.partition for p in partitions)
         _log.info("assigned partitions %s", sorted(p.partition for p in partitions))
 
     def _revoke(self, _consumer: Any, partitions: list[Any]) -> None:
         revoked = {p.partition for p in partitions}
-        self._assigned.difference_update(revoked)
         _log.info("partitions %s revoked; their unsettled entries are abandoned", sorted(revoked))
         self._on_revoke(revoked)
 
@@ -100,6 +96,7 @@ class EventConsumer:
     def _poll(self, max_messages: int, timeout_seconds: float) -> list[Message]:
         raw = self._consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
         out: list[Message] = []
+        held = self._held() if raw else set()
         for message in raw:
             error = message.error()
             if error is not None:
@@ -108,7 +105,7 @@ class EventConsumer:
                 _log.debug("consumer: %s", error)
                 continue
             partition = message.partition()
-            if partition not in self._assigned:
+            if partition not in held:
                 continue  # fetched before a revoke; the new owner reads it
             out.append(
                 Message(partition, message.offset(), message.key() or b"", message.value() or b"")
@@ -122,10 +119,11 @@ class EventConsumer:
     def _commit(self, next_offsets: Mapping[int, int]) -> int:
         from confluent_kafka import TopicPartition  # noqa: PLC0415 - the optional extra
 
+        assigned = self._held()
         held = [
             TopicPartition(self._config.topic, partition, offset)
             for partition, offset in next_offsets.items()
-            if partition in self._assigned
+            if partition in assigned
         ]
         if held:
             self._consumer.commit(offsets=held, asynchronous=False)
@@ -139,7 +137,7 @@ class EventConsumer:
         from confluent_kafka import TopicPartition  # noqa: PLC0415 - the optional extra
 
         lags: dict[int, int] = {}
-        partitions = [TopicPartition(self._config.topic, p) for p in sorted(self._assigned)]
+        partitions = [TopicPartition(self._config.topic, p) for p in sorted(self._held())]
         if not partitions:
             return lags
         for position in self._consumer.position(partitions):
@@ -158,4 +156,3 @@ class EventConsumer:
             await asyncio.get_running_loop().run_in_executor(executor, consumer.close)
         if executor is not None:
             executor.shutdown(wait=False)
-        self._assigned.clear()
