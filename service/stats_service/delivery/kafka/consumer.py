@@ -20,11 +20,11 @@ import concurrent.futures
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from stats_service.delivery.kafka.config import KafkaConfig
 
-__all__ = ["EventConsumer", "Message"]
+__all__ = ["EventConsumer", "GroupConsumer", "Message"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +37,30 @@ class Message:
     offset: int
     key: bytes
     value: bytes
+
+
+class GroupConsumer(Protocol):
+    """What the Kafka queue needs of a consumer-group member (real: :class:`EventConsumer`)."""
+
+    async def start(self) -> None:
+        """Join the group (lazily, in the first poll)."""
+        ...
+
+    async def poll(self, max_messages: int, timeout_seconds: float) -> list[Message]:
+        """Up to ``max_messages`` messages of the partitions held."""
+        ...
+
+    async def commit(self, next_offsets: Mapping[int, int]) -> int:
+        """Commit ``partition -> next offset`` for the partitions still held; how many."""
+        ...
+
+    async def lag(self) -> dict[int, int]:
+        """Messages behind the high watermark per held partition."""
+        ...
+
+    async def stop(self) -> None:
+        """Leave the group."""
+        ...
 
 
 class EventConsumer:

@@ -29,7 +29,7 @@ from typing import Literal
 
 from stats_service.delivery.kafka.codec import decode_event, encode_event
 from stats_service.delivery.kafka.config import KafkaConfig
-from stats_service.delivery.kafka.consumer import EventConsumer, Message
+from stats_service.delivery.kafka.consumer import EventConsumer, GroupConsumer, Message
 from stats_service.delivery.kafka.deadletter import (
     dead_letter_messages,
     read_dead_letters,
@@ -101,17 +101,20 @@ class KafkaQueue:
         role: Role = "produce",
         metrics: KafkaMetrics | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        consumer: Callable[[Callable[[set[int]], None]], GroupConsumer] | None = None,
     ) -> None:
+        """``consumer`` builds the group member from a revocation callback (tests
+        pass an in-memory one); by default a real :class:`EventConsumer`."""
         self._config = config
         self._role = role
         self._metrics = metrics or NoKafkaMetrics()
         self._clock_ns = clock_ns
         self._producer = EventProducer(config, on_error=self._metrics.produce_error)
-        self._consumer = (
-            EventConsumer(config, on_revoke=self._revoked) if role == "forward" else None
-        )
+        make = consumer or (lambda on_revoke: EventConsumer(config, on_revoke=on_revoke))
+        self._consumer = make(self._revoked) if role == "forward" else None
         self._lease = _RoleLease(role == "forward")
         self._revocations: set[int] = set()
+        self._settled_high: dict[int, int] = {}  # partition -> highest offset settled
         self._revocations_lock = threading.Lock()
         self._started = False
         self._handed: dict[int, _Handed] = {}  # seq -> entry, in order handed out
@@ -192,6 +195,7 @@ class KafkaQueue:
             del self._handed[seq]
         for partition in partitions:
             self._lag.pop(partition, None)
+            self._settled_high.pop(partition, None)
 
     async def next_batch(
         self, max_events: int, max_bytes: int, *, after_seq: int = 0
@@ -248,8 +252,10 @@ class KafkaQueue:
             floor[partition] = min(floor.get(partition, offset), offset)
         commits = {}
         for partition, offset in highest.items():
+            high = max(offset, self._settled_high.get(partition, offset))
+            self._settled_high[partition] = high
             pending = floor.get(partition)
-            commits[partition] = offset + 1 if pending is None or pending > offset else pending
+            commits[partition] = high + 1 if pending is None or pending > high else pending
         await self._require_consumer().commit(commits)
 
     async def settle(
@@ -320,7 +326,7 @@ class KafkaQueue:
             self._forwarded_counts.pop(0)
         return 0
 
-    def _require_consumer(self) -> EventConsumer:
+    def _require_consumer(self) -> GroupConsumer:
         if self._consumer is None:
             raise QueueUnavailable("this process produces only; `stats-service forward` forwards")
         return self._consumer

@@ -40,7 +40,7 @@ SURFACES = {
     "stats_service.delivery.durable": ["DurableStore"],
     "stats_service.delivery.kafka.codec": ["decode_event", "deterministic_time_ns", "encode_event"],
     "stats_service.delivery.kafka.config": ["KafkaConfig"],
-    "stats_service.delivery.kafka.consumer": ["EventConsumer", "Message"],
+    "stats_service.delivery.kafka.consumer": ["EventConsumer", "GroupConsumer", "Message"],
     "stats_service.delivery.kafka.deadletter": [
         "dead_letter_messages",
         "read_dead_letters",
