@@ -16,7 +16,7 @@ help:  ## list the targets
 $(STAMP): service/pyproject.toml client/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2,postgres,export]' -e './client[collect,probe]' -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -c constraints.txt -e './service[influxdb2,postgres,export,kafka]' -e './client[collect,probe]' -r requirements-dev.txt
 	touch $@
 
 install: $(STAMP)  ## create .venv and install both packages with the dev tools
@@ -55,7 +55,7 @@ $(WEED_BIN):
 	  CGO_ENABLED=0 $(GO) build -trimpath -o $@.partial ./weed
 	mv $@.partial $@
 
-test: install servers seaweedfs  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
+test: install servers seaweedfs kafka  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
 	$(BIN)/python -m pytest
 
 test-unit: install  ## the fast tests only (no servers)
@@ -85,7 +85,7 @@ telegraf:  ## build Telegraf (listener + InfluxDB output only), the batch benchm
 	  github.com/influxdata/telegraf/cmd/telegraf@v1.32.3 \
 	  || echo "telegraf could not be built; the batch benchmark skips its peer"
 
-bench: $(BENCH_STAMP) servers telegraf  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
+bench: $(BENCH_STAMP) servers telegraf kafka  ## side-by-side benchmarks (wrk, loopback); results under benchmarks/results/
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing Debian package wrk"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q wrk; }
@@ -98,3 +98,15 @@ probe-demo: install  ## stats-probe against a local service behind a fault-injec
 
 clean:  ## remove the virtualenv, caches and local data
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+KAFKA_CACHE := $(HOME)/.cache/stats-service/kafka-4.4.0
+
+.PHONY: kafka
+kafka:  ## resolve the Apache Kafka 4.4.0 broker (KRaft) with Maven into a cache; Java 17+; cached
+	@test -s $(KAFKA_CACHE)/classpath || { command -v mvn >/dev/null 2>&1 && command -v java >/dev/null 2>&1 || { \
+	  echo "installing Debian packages maven openjdk-17-jre-headless"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+	    --no-install-recommends maven openjdk-17-jre-headless; }; \
+	  mkdir -p $(KAFKA_CACHE) && mvn -q -B -f deploy/kafka/pom.xml dependency:build-classpath \
+	    -Dmdep.outputFile=$(KAFKA_CACHE)/classpath.tmp \
+	  && mv $(KAFKA_CACHE)/classpath.tmp $(KAFKA_CACHE)/classpath; }

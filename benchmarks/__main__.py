@@ -34,6 +34,7 @@ from typing import Any
 from benchmarks.client_sdk import ClientConfig, run_client
 from benchmarks.collect import CollectBenchConfig, run_collect
 from benchmarks.hotpath_profile import ProfileConfig, find_py_spy, run_profile
+from benchmarks.kafka_scale import KafkaBenchConfig, KafkaUnavailable, run_kafka
 from benchmarks.loadgen import WrkLoad, wrk_version
 from benchmarks.report import (
     SCHEMA_VERSION,
@@ -47,7 +48,7 @@ from benchmarks.single_event import SingleEventConfig, run_single_event
 
 __all__ = ["SECTIONS", "RunnerConfig", "main", "parse_config", "run_batch"]
 
-SECTIONS = ("single", "client", "batch", "profile", "collect", "export")
+SECTIONS = ("single", "client", "batch", "profile", "collect", "export", "kafka")
 """What the runner can run; ``--only`` picks some."""
 
 _DEFAULT_BATCH_ENTRY = "benchmarks.ingest_vs_raw_write:run"
@@ -458,7 +459,15 @@ def _checks(doc: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"client: {client.get('stored_events')} stored of {client.get('expected_events')}"
         )
-    for section in ("single_event", "batch_ingest", "client", "service", "collect", "export"):
+    for section in (
+        "single_event",
+        "batch_ingest",
+        "client",
+        "service",
+        "collect",
+        "export",
+        "kafka",
+    ):
         failure = doc.get(section, {}).get("failed")
         if failure:
             problems.append(f"{section} failed: {failure}")
@@ -559,12 +568,23 @@ def run(config: RunnerConfig, work_dir: Path, log: Callable[[str], None]) -> dic
             log(f"  failed: {exc}")
             doc["export"] = {"failed": str(exc)}
 
+    def kafka() -> None:
+        try:
+            doc["kafka"] = run_kafka(KafkaBenchConfig(), work_dir, log)
+        except KafkaUnavailable as exc:
+            log(f"  skipped: {exc}")
+            doc["kafka"] = {"skipped": str(exc)}
+        except Exception as exc:
+            log(f"  failed: {exc}")
+            doc["kafka"] = {"failed": str(exc)}
+
     section("single", "single event: stats-service vs bare FastAPI", single)
     section("client", "client SDK: log() cost and delivered rate", client)
     section("batch", "batch ingest: /log/events until queryable vs raw /write", batch)
     section("profile", "profile of the single-event hot path (py-spy)", profile)
     section("collect", "collectors: poll and /metrics vs plain prometheus_client", collect)
     section("export", "export: run_export vs a plain read_sql / CSV dump", export)
+    section("kafka", "scale-out on Kafka: replicas x forwarders vs the outbox", kafka)
     doc["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return doc
 

@@ -573,6 +573,20 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("export.influxdb.events_per_s", "export: InfluxDB, events/s"),
     ("export.influxdb.baseline_events_per_s", "export: /query CSV dump, events/s"),
     ("export.influxdb.ratio", "export: InfluxDB ratio"),
+    ("kafka.outbox_events_per_s", "kafka: single-node outbox baseline, events/s end to end"),
+    ("kafka.shape_1x1_events_per_s", "kafka: 1 replica x 1 forwarder, events/s"),
+    ("kafka.shape_2x1_events_per_s", "kafka: 2 replicas x 1 forwarder, events/s"),
+    ("kafka.shape_3x1_events_per_s", "kafka: 3 replicas x 1 forwarder, events/s"),
+    ("kafka.shape_1x2_events_per_s", "kafka: 1 replica x 2 forwarders, events/s"),
+    ("kafka.shape_3x2_events_per_s", "kafka: 3 replicas x 2 forwarders, events/s"),
+    ("kafka.shape_3x2_vs_outbox", "kafka: 3 x 2 ratio to the outbox"),
+    ("kafka.shape_1x1_batch_ms_p50", "kafka: 500-event batch acknowledged, p50, ms"),
+    ("kafka.shape_1x1_batch_ms_p99", "kafka: 500-event batch acknowledged, p99, ms"),
+    ("kafka.shape_3x2_cpu_us_per_event_replicas", "kafka: API replicas CPU per event, µs"),
+    ("kafka.shape_3x2_cpu_us_per_event_forwarders", "kafka: forwarders CPU per event, µs"),
+    ("kafka.shape_3x2_cpu_us_per_event_broker", "kafka: broker CPU per event, µs"),
+    ("kafka.shape_3x2_cpu_us_per_event_influxd", "kafka: influxd CPU per event, µs"),
+    ("kafka.outbox_cpu_us_per_event_service", "kafka: outbox service CPU per event, µs"),
 )
 
 

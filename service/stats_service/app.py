@@ -94,7 +94,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        backend = store if store is not None else build_store(settings, metrics=metrics)
+        backend = (
+            store
+            if store is not None
+            else build_store(settings, metrics=metrics, kafka_metrics=metrics)
+        )
         await backend.open()
         if isinstance(backend, DeliveryReporter):
             metrics.watch_outbox(backend.status_sync)

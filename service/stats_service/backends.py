@@ -12,11 +12,13 @@ from __future__ import annotations
 from stats_service.delivery.backoff import Backoff
 from stats_service.delivery.config import DeliveryConfig
 from stats_service.delivery.forwarder import ForwarderMetrics
+from stats_service.delivery.kafka.config import KafkaConfig
+from stats_service.delivery.kafka.lag import KafkaMetrics
 from stats_service.delivery.queue import DurableQueue
 from stats_service.settings import Settings
 from stats_service.storage.base import EventStore
 
-__all__ = ["OUTBOX_FILE", "build_queue", "build_store", "delivery_config"]
+__all__ = ["OUTBOX_FILE", "build_queue", "build_store", "delivery_config", "kafka_config"]
 
 OUTBOX_FILE = "outbox.sqlite3"
 """The outbox's file name under the data dir."""
@@ -40,14 +42,49 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
     )
 
 
-def build_queue(settings: Settings, *, existing_only: bool = False) -> DurableQueue:
-    """The durable queue of ``settings`` (the SQLite outbox under the data dir).
+def kafka_config(settings: Settings) -> KafkaConfig:
+    """The ``kafka_*`` settings as the Kafka queue's typed view."""
+    from stats_service.delivery.kafka.config import KafkaConfig
+
+    return KafkaConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.kafka_topic,
+        dead_letter_topic=settings.kafka_dead_letter_topic,
+        group=settings.kafka_consumer_group,
+        security_protocol=settings.kafka_security_protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        sasl_username=settings.kafka_sasl_username,
+        sasl_password=settings.kafka_sasl_password,
+        ssl_ca_file=settings.kafka_ssl_ca_file,
+        produce_timeout_seconds=settings.kafka_produce_timeout_seconds,
+    )
+
+
+def build_queue(
+    settings: Settings,
+    *,
+    existing_only: bool = False,
+    forward: bool = False,
+    kafka_metrics: KafkaMetrics | None = None,
+) -> DurableQueue:
+    """The durable queue of ``settings``: the SQLite outbox under the data dir,
+    or (``queue = kafka``) the Kafka topic.
 
     ``existing_only`` (the command line): starting it raises
     ``FileNotFoundError`` where there is no queue yet, rather than creating
     one, and leaves its counters and its recorded backend as they are.
     Otherwise (the service) starting it records ``storage_backend`` in it.
+    ``forward`` (``stats-service forward``): the Kafka queue joins the
+    forwarders' consumer group; without it, it only produces.
     """
+    if settings.queue == "kafka":
+        from stats_service.delivery.kafka.queue import KafkaQueue
+
+        return KafkaQueue(
+            kafka_config(settings),
+            role="forward" if forward else "produce",
+            metrics=kafka_metrics,
+        )
     from stats_service.delivery.outbox import Outbox
 
     return Outbox(
@@ -61,8 +98,14 @@ def build_queue(settings: Settings, *, existing_only: bool = False) -> DurableQu
     )
 
 
-def build_store(settings: Settings, *, metrics: ForwarderMetrics | None = None) -> EventStore:
-    """The backend ``settings.storage_backend`` names."""
+def build_store(
+    settings: Settings,
+    *,
+    metrics: ForwarderMetrics | None = None,
+    kafka_metrics: KafkaMetrics | None = None,
+    forward: bool = False,
+) -> EventStore:
+    """The backend ``settings.storage_backend`` names (``forward``: see :func:`build_queue`)."""
     backend = settings.storage_backend
     if backend == "memory":
         from stats_service.storage.memory import MemoryStore
@@ -76,7 +119,7 @@ def build_store(settings: Settings, *, metrics: ForwarderMetrics | None = None) 
 
     return DurableStore(
         _influx_store(settings),
-        build_queue(settings),
+        build_queue(settings, forward=forward, kafka_metrics=kafka_metrics),
         metrics=metrics,
         config=delivery_config(settings),
     )

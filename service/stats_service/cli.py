@@ -157,6 +157,13 @@ def _parser() -> argparse.ArgumentParser:
     revoke.set_defaults(command=_token_revoke)
     add_import_legacy_command(token, [config])
 
+    forward = commands.add_parser(
+        "forward",
+        parents=[config],
+        help="forward the Kafka topic to the storage backend (one consumer-group member)",
+    )
+    forward.set_defaults(command=_forward)
+
     outbox = commands.add_parser(
         "outbox", help="the durable outbox of the influxdb backends"
     ).add_subparsers(title="outbox commands", required=True, metavar="{status}")
@@ -212,6 +219,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # open streams never end by themselves: without a bound, shutdown would wait for them
         timeout_graceful_shutdown=max(1, round(settings.stream_close_timeout_seconds)),
     )
+    return 0
+
+
+def _forward(settings: Settings, args: argparse.Namespace) -> int:
+    from stats_service.forwarding import run_forwarder  # noqa: PLC0415 - only this command
+    from stats_service.observability import configure_logging  # noqa: PLC0415
+
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    asyncio.run(run_forwarder(settings))
     return 0
 
 

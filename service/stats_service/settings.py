@@ -63,8 +63,11 @@ _SECRET_FIELDS = frozenset(
         "influxdb_token",
         "monitors_database_url",
         "export_s3_secret_key",
+        "kafka_sasl_password",
     }
 )
+QueueKind = Literal["outbox", "kafka"]
+_QUEUES: tuple[str, ...] = get_args(QueueKind)
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -182,6 +185,45 @@ class Settings:
     )
     forward_close_timeout_seconds: float = field(
         default=10.0, metadata=_doc("How long shutdown waits for the batch in flight.")
+    )
+    queue: QueueKind = field(
+        default="outbox",
+        metadata=_doc(
+            "influxdb backends: outbox (SQLite under data_dir) or kafka (replicas produce; "
+            "`stats-service forward` writes)."
+        ),
+    )
+    kafka_bootstrap_servers: str = field(
+        default="127.0.0.1:9092", metadata=_doc("kafka: comma-separated `host:port` brokers.")
+    )
+    kafka_topic: str = field(default="stats-events", metadata=_doc("kafka: the events topic."))
+    kafka_dead_letter_topic: str = field(
+        default="stats-events-dead",
+        metadata=_doc("kafka: where rejected events go, with the reason in a header."),
+    )
+    kafka_consumer_group: str = field(
+        default="stats-forwarders", metadata=_doc("kafka: consumer group of the forwarders.")
+    )
+    kafka_security_protocol: str = field(
+        default="plaintext", metadata=_doc("kafka: plaintext, ssl, sasl_plaintext or sasl_ssl.")
+    )
+    kafka_sasl_mechanism: str = field(
+        default="", metadata=_doc("kafka: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (SASL only).")
+    )
+    kafka_sasl_username: str = field(default="", metadata=_doc("kafka: SASL user."))
+    kafka_sasl_password: str = field(
+        default="", repr=False, metadata=_doc("kafka: SASL password (secret).")
+    )
+    kafka_ssl_ca_file: Path | None = field(
+        default=None, metadata=_doc("kafka: CA bundle to verify the brokers (ssl, sasl_ssl).")
+    )
+    kafka_forwarder_metrics_port: int = field(
+        default=0,
+        metadata=_doc("kafka: port of `stats-service forward`'s `/metrics` on `host`; 0: none."),
+    )
+    kafka_produce_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_doc("kafka: how long an append waits for the acknowledgement before 503."),
     )
     max_body_bytes: int = field(
         default=1_048_576, metadata=_doc("Largest body of `POST /log/event`.")
@@ -475,6 +517,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigurationError(
             f"monitors_store must be one of {', '.join(get_args(MonitorsStore))}, "
             f"not {settings.monitors_store!r}"
+        )
+    if settings.queue not in _QUEUES:
+        raise ConfigurationError(
+            f"queue must be one of {', '.join(_QUEUES)}, not {settings.queue!r}"
         )
     if not 0 < settings.port < 65536:
         raise ConfigurationError(f"port must be 1-65535, not {settings.port}")

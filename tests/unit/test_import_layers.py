@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stats_service.export", "stats_service.monitors", "stats_service.stream"),
     ("stats_service.subsystems",),
     ("stats_service.app",),
+    ("stats_service.forwarding",),
     ("stats_service.cli", "stats_service.legacy_import"),
 )
 """Lowest first: events ← sqlite ← storage ← delivery ← ingest ← … ← api ← app ← cli."""

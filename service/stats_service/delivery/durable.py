@@ -32,7 +32,13 @@ from stats_service.delivery.config import DeliveryConfig
 from stats_service.delivery.forwarder import Forwarder, ForwarderMetrics
 from stats_service.delivery.lease import ForwardingLease
 from stats_service.delivery.partial import PartialPosition, WindowAnswer, read_window
-from stats_service.delivery.queue import DeadLetter, DurableQueue, OutboxFull, OutboxStatus
+from stats_service.delivery.queue import (
+    DeadLetter,
+    DurableQueue,
+    OutboxFull,
+    OutboxStatus,
+    ProbedQueue,
+)
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery, EventStore, StoreHealth
@@ -261,6 +267,8 @@ class DurableStore:
         outbox = self._started
         if outbox is None or not outbox.writable:
             return StoreHealth(self._backend_name, ok=False, detail="the outbox is not open")
+        if isinstance(outbox, ProbedQueue) and (trouble := await outbox.probe()) is not None:
+            return StoreHealth(self._backend_name, ok=False, detail=trouble)
         try:
             backend = await self._backend.health()
         except Exception as exc:  # noqa: BLE001 -- a failing probe is an answer

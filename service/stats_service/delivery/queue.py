@@ -47,6 +47,8 @@ __all__ = [
     "OutboxEntry",
     "OutboxFull",
     "OutboxStatus",
+    "ProbedQueue",
+    "QueueUnavailable",
     "Rejection",
 ]
 
@@ -56,6 +58,10 @@ _RATE_WINDOW_SECONDS = 60
 
 class OutboxFull(ServiceUnavailable):
     """Accepting these events would take the outbox over its bound of events or bytes."""
+
+
+class QueueUnavailable(ServiceUnavailable):
+    """The queue cannot take the events now (e.g. no Kafka broker acknowledged them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,4 +300,13 @@ class DeliveryReporter(Protocol):
 
     def status_sync(self) -> OutboxStatus | None:
         """:meth:`status` without awaiting (scrape time); None when not open."""
+        ...
+
+
+@runtime_checkable
+class ProbedQueue(Protocol):
+    """A queue on remote brokers (Kafka) whose reachability readiness depends on."""
+
+    async def probe(self) -> str | None:
+        """None when the brokers answer now, else why not (bounded, a few seconds)."""
         ...

@@ -15,6 +15,7 @@ __all__ = [
     "CATALOGUE",
     "FORWARD_ERROR_KINDS",
     "INGEST_PATHS",
+    "KAFKA_PRODUCE_ERROR_KINDS",
     "METRICS_PATH",
     "REJECT_REASONS",
     "STREAM_DROP_REASONS",
@@ -30,6 +31,10 @@ INGEST_PATHS = ("/log/event", "/log/events")
 FORWARD_ERROR_KINDS = ("unavailable", "rejected")
 """``unavailable``: the backend could not be reached or answered 5xx/429 (retried);
 ``rejected``: the backend refused points (they go to the dead letters)."""
+
+KAFKA_PRODUCE_ERROR_KINDS = ("timeout", "broker", "queue_full")
+"""``timeout``: no acknowledgement within the produce timeout; ``broker``: a broker
+refused or could not be reached; ``queue_full``: the producer's local queue was full."""
 
 AUTH_REASONS = (
     "missing",
@@ -126,6 +131,24 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "counter",
         ("reason",),
         "Live streams the service ended: slow_consumer or shutdown.",
+    ),
+    MetricSpec(
+        "stats_kafka_produce_errors_total",
+        "counter",
+        ("kind",),
+        "Appends to Kafka that failed (answered 503), by kind.",
+    ),
+    MetricSpec(
+        "stats_kafka_produce_duration_seconds",
+        "histogram",
+        (),
+        "Time from producing a batch of events to the brokers' acknowledgement of all of it.",
+    ),
+    MetricSpec(
+        "stats_kafka_consumer_lag_events",
+        "gauge",
+        ("partition",),
+        "Messages behind the high watermark, per partition this forwarder holds.",
     ),
     MetricSpec(
         "stats_outbox_depth_events",

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -19,6 +19,7 @@ from stats_service.observability.catalogue import (
     CATALOGUE,
     FORWARD_ERROR_KINDS,
     INGEST_PATHS,
+    KAFKA_PRODUCE_ERROR_KINDS,
     REJECT_REASONS,
     STREAM_DROP_REASONS,
 )
@@ -57,6 +58,18 @@ class MetricsRecorder(Protocol):
 
     def dead_lettered(self, count: int) -> None:
         """``count`` points were moved to the dead letters."""
+        ...
+
+    def produce_error(self, kind: str) -> None:
+        """An append to Kafka failed: ``timeout``, ``broker`` or ``queue_full``."""
+        ...
+
+    def produced(self, count: int, seconds: float) -> None:
+        """Kafka acknowledged a batch of ``count`` events after ``seconds``."""
+        ...
+
+    def lag(self, per_partition: Mapping[int, int]) -> None:
+        """The forwarder's lag behind the high watermark, per held partition."""
         ...
 
     def watch_outbox(self, status: OutboxStatusSource | None) -> None:
@@ -112,7 +125,22 @@ class Metrics:
             buckets=_FORWARD_BUCKETS,
             registry=registry,
         )
+        self._kafka_errors = counter("stats_kafka_produce_errors_total", ["kind"])
+        self._kafka_produce = Histogram(
+            "stats_kafka_produce_duration_seconds",
+            docs["stats_kafka_produce_duration_seconds"],
+            buckets=_FORWARD_BUCKETS,
+            registry=registry,
+        )
+        self._kafka_lag = Gauge(
+            "stats_kafka_consumer_lag_events",
+            docs["stats_kafka_consumer_lag_events"],
+            labelnames=["partition"],
+            registry=registry,
+        )
         self._children: dict[tuple[Counter, str], Counter] = {}
+        for kind in KAFKA_PRODUCE_ERROR_KINDS:
+            self._child(self._kafka_errors, kind)
         for path in INGEST_PATHS:
             self._child(self._accepted, path)
         for reason in REJECT_REASONS:
@@ -168,6 +196,19 @@ class Metrics:
         if count > 0:
             self._deadletters.inc(count)
 
+    def produce_error(self, kind: str) -> None:
+        """An append to Kafka failed: ``timeout``, ``broker`` or ``queue_full``."""
+        self._child(self._kafka_errors, kind).inc()
+
+    def produced(self, count: int, seconds: float) -> None:
+        """Kafka acknowledged a batch of ``count`` events after ``seconds``."""
+        self._kafka_produce.observe(max(seconds, 0.0))
+
+    def lag(self, per_partition: Mapping[int, int]) -> None:
+        """The forwarder's lag behind the high watermark, per held partition."""
+        for partition, messages in per_partition.items():
+            self._kafka_lag.labels(str(partition)).set(messages)
+
     def watch_outbox(self, status: OutboxStatusSource | None) -> None:
         """Read outbox gauges from ``status`` at scrape time (None: no outbox)."""
         self.scrape_collector.status = status
@@ -221,6 +262,15 @@ class NullMetrics:
         """Ignored."""
 
     def dead_lettered(self, count: int) -> None:
+        """Ignored."""
+
+    def produce_error(self, kind: str) -> None:
+        """Ignored."""
+
+    def produced(self, count: int, seconds: float) -> None:
+        """Ignored."""
+
+    def lag(self, per_partition: Mapping[int, int]) -> None:
         """Ignored."""
 
     def watch_outbox(self, status: OutboxStatusSource | None) -> None:

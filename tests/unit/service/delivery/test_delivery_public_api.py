@@ -31,6 +31,8 @@ SURFACES = {
         "OutboxEntry",
         "OutboxFull",
         "OutboxStatus",
+        "ProbedQueue",
+        "QueueUnavailable",
         "Rejection",
     ],
     "stats_service.delivery.outbox.sqlite_outbox": ["Outbox"],
@@ -44,6 +46,17 @@ SURFACES = {
         "read_window",
     ],
     "stats_service.delivery.provenance": ["BackendRecord", "OutboxReport", "report_outbox"],
+    "stats_service.delivery.kafka.codec": ["decode_event", "deterministic_time_ns", "encode_event"],
+    "stats_service.delivery.kafka.config": ["KafkaConfig"],
+    "stats_service.delivery.kafka.consumer": ["EventConsumer", "GroupConsumer", "Message"],
+    "stats_service.delivery.kafka.deadletter": [
+        "dead_letter_messages",
+        "read_dead_letters",
+        "send_dead_letters",
+    ],
+    "stats_service.delivery.kafka.lag": ["KafkaMetrics", "NoKafkaMetrics"],
+    "stats_service.delivery.kafka.producer": ["EventProducer"],
+    "stats_service.delivery.kafka.queue": ["KafkaQueue"],
 }
 
 
@@ -53,6 +66,18 @@ def test_each_module_exports_exactly_its_public_names(module_name, names):
     assert sorted(module.__all__) == sorted(names)
     for name in names:
         assert getattr(module, name).__module__ == module_name
+
+
+def test_the_kafka_package_re_exports_its_queue_and_settings():
+    kafka = importlib.import_module("stats_service.delivery.kafka")
+    assert sorted(kafka.__all__) == [
+        "KafkaConfig",
+        "KafkaMetrics",
+        "KafkaQueue",
+        "NoKafkaMetrics",
+        "Role",
+        "deterministic_time_ns",
+    ]
 
 
 def test_the_durable_store_satisfies_the_store_interface():

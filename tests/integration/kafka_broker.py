@@ -1,0 +1,278 @@
+"""Start, stop and restart a real Apache Kafka broker (KRaft, no ZooKeeper) for tests.
+
+``KafkaBroker`` owns one temporary directory: it writes a ``server.properties``
+for a single node that is both broker and controller, formats the storage with
+``kafka.tools.StorageTool`` once, and starts ``kafka.Kafka`` on the classpath
+``make kafka`` resolved with Maven. Ports and data survive ``stop()``/``start()``
+so outage tests can take the broker away and bring it back as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "KafkaBroker",
+    "KafkaStartError",
+    "java_executable",
+    "kafka_classpath",
+    "kafka_classpath_file",
+]
+
+_KAFKA_VERSION = "4.4.0"
+
+_PROPERTIES_TEMPLATE = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={root}/logs
+metadata.log.dir={root}/metadata
+num.partitions={partitions}
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.segment.bytes=8388608
+log.retention.check.interval.ms=300000
+num.network.threads=2
+num.io.threads=2
+num.recovery.threads.per.data.dir=1
+background.threads=2
+"""
+
+
+class KafkaStartError(RuntimeError):
+    """The broker exited early or did not accept connections within the startup timeout."""
+
+
+def kafka_classpath_file() -> Path:
+    """Where ``make kafka`` writes the broker's classpath.
+
+    ``STATS_KAFKA_CLASSPATH_FILE`` overrides it.
+    """
+    override = os.environ.get("STATS_KAFKA_CLASSPATH_FILE")
+    if override:
+        return Path(override)
+    return Path.home() / ".cache" / "stats-service" / f"kafka-{_KAFKA_VERSION}" / "classpath"
+
+
+def kafka_classpath() -> str | None:
+    """The broker's classpath when ``make kafka`` resolved it and every jar is there, else None."""
+    path = kafka_classpath_file()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    jars = [entry for entry in text.split(os.pathsep) if entry]
+    if not jars or not all(Path(jar).is_file() for jar in jars):
+        return None
+    return os.pathsep.join(jars)
+
+
+def java_executable() -> str | None:
+    """``java`` from ``JAVA_HOME`` or PATH, or None."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class KafkaBroker:
+    """One combined broker+controller JVM on loopback with its data under ``root``."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        classpath: str,
+        java: str = "java",
+        partitions: int = 4,
+        heap: str = "512m",
+        startup_timeout_seconds: float = 60.0,
+        stop_timeout_seconds: float = 20.0,
+    ) -> None:
+        self.root = root
+        self.classpath = classpath
+        self.java = java
+        self.partitions = partitions
+        self.heap = heap
+        self.startup_timeout_seconds = startup_timeout_seconds
+        self.stop_timeout_seconds = stop_timeout_seconds
+        self.port = _free_port()
+        self.controller_port = _free_port()
+        self.cluster_id = str(uuid.UUID(bytes=uuid.uuid4().bytes))
+        self.properties_path = root / "server.properties"
+        self.log_path = root / "kafka.log"
+        self._formatted = False
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """``host:port`` for clients."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The JVM's process id while running, else None."""
+        return self._process.pid if self._process is not None and self.is_running() else None
+
+    def is_running(self) -> bool:
+        """Whether the JVM is alive (not whether it accepts connections yet)."""
+        return self._process is not None and self._process.poll() is None
+
+    def _java_command(self, main: str, *args: str) -> list[str]:
+        return [
+            self.java,
+            f"-Xmx{self.heap}",
+            f"-Xms{min(128, int(self.heap.rstrip('m')))}m",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+            "-cp",
+            self.classpath,
+            main,
+            *args,
+        ]
+
+    def _format(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.properties_path.write_text(
+            _PROPERTIES_TEMPLATE.format(
+                root=self.root.as_posix(),
+                port=self.port,
+                controller_port=self.controller_port,
+                partitions=self.partitions,
+            ),
+            encoding="utf-8",
+        )
+        command = self._java_command(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            self.cluster_id,
+            "-c",
+            str(self.properties_path),
+            "--standalone",
+        )
+        result = subprocess.run(command, capture_output=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise KafkaStartError(
+                f"kafka-storage format failed ({result.returncode}):"
+                f" {result.stdout.decode(errors='replace')[-2000:]}"
+                f" {result.stderr.decode(errors='replace')[-2000:]}"
+            )
+        self._formatted = True
+
+    def start(self) -> None:
+        """Format once, start ``kafka.Kafka`` and wait (bounded) until the port accepts."""
+        if self.is_running():
+            return
+        if not self._formatted:
+            self._format()
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self._java_command("kafka.Kafka", str(self.properties_path)),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """SIGTERM (a clean shutdown), then SIGKILL after the timeout; idempotent."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=self.stop_timeout_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=self.stop_timeout_seconds)
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Stop the broker for the ``with`` block and start it again afterwards, even on error."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
+    def log_tail(self, max_chars: int = 4000) -> str:
+        """The end of the broker's output, for failure messages."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+        return text[-max_chars:]
+
+    def _accepts(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout_seconds
+        while True:
+            process = self._process
+            if process is None or process.poll() is not None:
+                code = None if process is None else process.returncode
+                raise KafkaStartError(
+                    f"kafka exited with code {code} before listening; log tail:\n{self.log_tail()}"
+                )
+            if self._accepts():
+                return
+            if time.monotonic() >= deadline:
+                raise KafkaStartError(
+                    f"kafka did not listen on {self.bootstrap_servers} within"
+                    f" {self.startup_timeout_seconds} s; log tail:\n{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def __enter__(self) -> KafkaBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

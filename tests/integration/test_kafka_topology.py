@@ -1,0 +1,255 @@
+"""Scale-out on Kafka with real processes: replicas produce, a consumer group forwards.
+
+Three ``stats-service serve`` replicas (``queue = kafka``) and two
+``stats-service forward`` members against a real broker and a real influxd.
+Every acknowledged event must be in InfluxDB exactly once after one
+forwarder and one replica are killed with SIGKILL mid-stream; nothing that
+was not sent is there. With the broker stopped, the replicas answer 503 with
+``Retry-After`` and the SDK's retries deliver everything once it is back.
+
+``STATS_TEST_KAFKA_EVENTS`` sets the load (default 200,000, in batches of
+500 over three threads: about 30 s on a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from influxd import InfluxDServer
+from kafka_broker import KafkaBroker
+from kafka_topology import KafkaTopology, kafka_env
+
+from stats_client import Analytics
+from stats_service.events.model import format_time
+
+pytestmark = [pytest.mark.integration, pytest.mark.influxdb, pytest.mark.kafka]
+
+T0 = 1_763_850_000_000_000_000
+BATCH = 500
+EVENTS = int(os.environ.get("STATS_TEST_KAFKA_EVENTS", "200000"))
+
+
+def influx_ids(url: str, database: str) -> list[str]:
+    """Every stored point's event id (one per point), read in windows of time."""
+    ids: list[str] = []
+    response = httpx.post(
+        f"{url}/query",
+        data={"q": 'SELECT "event_id" FROM "analytics"', "db": database, "chunked": "false"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    for series in response.json()["results"][0].get("series") or []:
+        ids.extend(row[1] for row in series["values"])
+    return ids
+
+
+def wait_for(predicate: Callable[[], bool], timeout_seconds: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout_seconds} s")
+        time.sleep(0.25)
+
+
+@pytest.fixture
+def topology(
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka_topic: str,
+    influxd: InfluxDServer,
+    influx_database: str,
+) -> Iterator[KafkaTopology]:
+    env = kafka_env(
+        bootstrap=kafka_broker.bootstrap_servers,
+        topic=kafka_topic,
+        influx_url=influxd.url,
+        database=influx_database,
+    )
+    topo = KafkaTopology(root=tmp_path, env=env)
+    try:
+        yield topo
+    finally:
+        topo.stop()
+
+
+class _Load:
+    """Posts numbered events in batches round-robin over the replicas; records outcomes."""
+
+    def __init__(self, urls: list[str], token: str, total: int, threads: int = 3) -> None:
+        self.urls = urls
+        self.token = token
+        self.total = total
+        self.run_id = uuid.uuid4().hex[:8]
+        self.acknowledged: set[str] = set()
+        self.unknown: set[str] = set()
+        self.statuses: dict[int | str, int] = {}
+        self._numbers = itertools.count(0, BATCH)
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
+
+    def event_id(self, number: int) -> str:
+        return f"{self.run_id}-{number:07d}"
+
+    def _run(self, index: int) -> None:
+        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+        with httpx.Client(headers=headers, timeout=30) as client:
+            for request in itertools.count(index):
+                start = next(self._numbers)
+                if start >= self.total:
+                    return
+                numbers = range(start, min(start + BATCH, self.total))
+                ids = [self.event_id(n) for n in numbers]
+                body = orjson.dumps(
+                    [
+                        {
+                            "event": "load",
+                            "uid": f"user-{n % 97}",
+                            "event_id": self.event_id(n),
+                            "time": format_time(T0 + n * 1000),
+                            "n": n,
+                        }
+                        for n in numbers
+                    ]
+                )
+                url = self.urls[request % len(self.urls)]
+                try:
+                    status: int | str = client.post(f"{url}/log/events", content=body).status_code
+                except httpx.TransportError:
+                    status = "transport"
+                with self._lock:
+                    self.statuses[status] = self.statuses.get(status, 0) + 1
+                    (self.acknowledged if status == 200 else self.unknown).update(ids)
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def join(self, timeout_seconds: float) -> None:
+        for thread in self._threads:
+            thread.join(timeout_seconds)
+            assert not thread.is_alive(), "the load did not finish in time"
+
+    @property
+    def done(self) -> int:
+        with self._lock:
+            return len(self.acknowledged) + len(self.unknown)
+
+
+@pytest.mark.slow
+def test_every_acknowledged_event_is_stored_once_through_kills(
+    topology: KafkaTopology, influxd: InfluxDServer, influx_database: str
+) -> None:
+    for _ in range(3):
+        topology.add_replica()
+    for _ in range(2):
+        topology.add_forwarder()
+    load = _Load([r.url for r in topology.replicas], topology.token(), EVENTS)
+    load.start()
+    wait_for(lambda: load.done >= EVENTS // 4, 120, "a quarter of the load")
+    topology.forwarders[0].kill()  # mid-stream: its uncommitted batch goes to the other member
+    wait_for(lambda: load.done >= EVENTS // 2, 120, "half of the load")
+    topology.replicas[2].kill()  # mid-load: what it acknowledged is in Kafka already
+    topology.forwarders[0].start()
+    load.join(180)
+    assert len(load.acknowledged) >= EVENTS // 2, load.statuses
+    wait_for(
+        lambda: (
+            len(set(influx_ids(influxd.url, influx_database)) & load.acknowledged)
+            == len(load.acknowledged)
+        ),
+        120,
+        "every acknowledged event in InfluxDB",
+    )
+    stored = influx_ids(influxd.url, influx_database)
+    assert len(stored) == len(set(stored)), "a redelivered event became a second point"
+    assert load.acknowledged <= set(stored)
+    assert set(stored) <= load.acknowledged | load.unknown, "a point nobody sent"
+    lag = topology.forwarders[1].metrics()
+    assert "stats_kafka_consumer_lag_events" in lag
+    assert "stats_events_forwarded_total" in lag
+
+
+@pytest.mark.slow
+def test_broker_outage_answers_503_and_the_sdk_delivers_after_it(
+    topology: KafkaTopology,
+    kafka_broker: KafkaBroker,
+    influxd: InfluxDServer,
+    influx_database: str,
+) -> None:
+    replica = topology.add_replica()
+    topology.add_forwarder()
+    token = topology.token()
+    headers = {"Authorization": f"Token {token}"}
+    analytics = Analytics(
+        {
+            "url": replica.url,
+            "access_token": token,
+            "retry_max_backoff_seconds": 1.0,
+            "max_queue_events": 50_000,
+        }
+    )
+    sent: list[str | None] = []
+    try:
+        sent += [analytics.log({"event": "before", "uid": "u", "i": i}) for i in range(500)]
+        assert analytics.flush(30.0)
+        with kafka_broker.stopped():
+            refused = httpx.post(
+                f"{replica.url}/log/event",
+                json={"event": "during", "uid": "u"},
+                headers=headers,
+                timeout=30,
+            )
+            ready = httpx.get(f"{replica.url}/health/ready", timeout=30)
+            sent += [analytics.log({"event": "during", "uid": "u", "i": i}) for i in range(500)]
+            time.sleep(6.0)  # the SDK meets 503s (after the 3 s produce timeout) and backs off
+            during = analytics.counters()
+        assert analytics.flush(60.0)
+        after = analytics.counters()
+    finally:
+        analytics.close()
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "unavailable"
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert ready.status_code == 503
+    assert during.retried >= 1
+    assert after.sent == 1000
+    assert after.dropped_total == 0
+    expected = {i for i in sent if i is not None}
+    assert len(expected) == 1000
+    wait_for(
+        lambda: expected <= set(influx_ids(influxd.url, influx_database)),
+        60,
+        "every SDK event in InfluxDB",
+    )
+    stored = influx_ids(influxd.url, influx_database)
+    assert len(stored) == len(set(stored))
+
+
+def test_a_replica_reads_an_event_once_it_is_forwarded(
+    topology: KafkaTopology, influxd: InfluxDServer, influx_database: str
+) -> None:
+    replica = topology.add_replica()
+    topology.add_forwarder()
+    headers = {"Authorization": f"Token {topology.token()}"}
+    event_id = f"ryw-{uuid.uuid4().hex[:8]}"
+    body: dict[str, Any] = {"event": "read.me", "uid": "u", "event_id": event_id}
+    posted = httpx.post(f"{replica.url}/log/event", json=body, headers=headers, timeout=30)
+    assert posted.status_code == 200, posted.text
+    ready = httpx.get(f"{replica.url}/health/ready", timeout=30)
+    assert ready.status_code == 200, ready.text
+
+    def found() -> bool:
+        got = httpx.get(f"{replica.url}/log/event/{event_id}", headers=headers, timeout=10)
+        return got.status_code == 200
+
+    wait_for(found, 30, "the event readable through the replica")
