@@ -39,7 +39,13 @@ LogFormat = Literal["text", "json"]
 _BACKENDS: tuple[str, ...] = get_args(StorageBackend)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
-_POSITIVE_PREFIXES = ("max_", "outbox_", "forward_")
+_POSITIVE_PREFIXES = (
+    "max_",
+    "outbox_",
+    "forward_",
+    "console_summary_",
+    "console_refresh_",
+)
 _SECRET_FIELDS = frozenset({"secret_keys", "influxdb_password", "influxdb_token"})
 
 
@@ -189,6 +195,16 @@ class Settings:
         metadata=_doc(
             "Secrets of imported legacy tokens (0600); default `<data_dir>/legacy-secrets.json`."
         ),
+    )
+    console_enabled: bool = field(
+        default=True, metadata=_doc("Serve the web console at `/console`.")
+    )
+    console_summary_max_events: int = field(
+        default=100_000,
+        metadata=_doc("Most events the console overview reads for its last-hour chart."),
+    )
+    console_refresh_seconds: float = field(
+        default=10.0, metadata=_doc("How often the console overview refreshes itself.")
     )
 
     @property

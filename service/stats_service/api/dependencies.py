@@ -25,7 +25,7 @@ from stats_service.storage.base import EventStore
 if TYPE_CHECKING:
     from stats_service.api.component import Component
 
-__all__ = ["Caller", "Components", "InfluxWriter", "Reader", "Runtime", "Store", "Writer"]
+__all__ = ["Admin", "Caller", "Components", "InfluxWriter", "Reader", "Runtime", "Store", "Writer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,7 @@ def _caller_with(scope: str) -> object:
 
 Writer = Annotated[Caller, _caller_with("write")]
 Reader = Annotated[Caller, _caller_with("read")]
+Admin = Annotated[Caller, _caller_with("admin")]
 
 
 async def _influx_writer(
