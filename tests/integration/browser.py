@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium_browser", "require_chromium"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "chromium_browser", "require_chromium", "screenshot"]
 
 CHROMIUM = Path(os.environ.get("STATS_TEST_CHROMIUM", "/usr/bin/chromium"))
 
@@ -66,3 +66,15 @@ def chromium_browser(user_data_dir: Path) -> Iterator[object]:
             yield context
         finally:
             context.close()
+
+
+def screenshot(page: object, directory: Path, name: str) -> Path:
+    """Save a full-page PNG of ``page`` as ``directory/console-NAME.png``.
+
+    ``STATS_CONSOLE_SCREENSHOT_DIR`` sends them elsewhere (``docs/`` for README's).
+    """
+    target = Path(os.environ.get("STATS_CONSOLE_SCREENSHOT_DIR", directory))
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"console-{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    return path

@@ -45,7 +45,7 @@ function draw(body, data) {
       delivery),
     h("h2", {}, "Events by type, last hour"),
     data.events_by_type.length === 0 ? h("p", {}, "No events in the last hour.")
-      : h("div", { class: "table-wrap" }, h("table", {},
+      : h("div", { class: "table-wrap" }, h("table", { class: "compact" },
         h("caption", { class: "muted" }, "Most frequent first"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Event"), h("th", { scope: "col" }, "Count"))),
         h("tbody", {}, data.events_by_type.map((row) =>
