@@ -141,19 +141,22 @@ def test_login_shows_the_overview_with_the_chart(
     assert watch.problems == []
 
 
+@pytest.mark.parametrize(
+    ("which", "message"), [("garbage", "refused"), ("writer", "read scope")], ids=str
+)
 def test_a_wrong_token_shows_an_error_not_a_blank_page(
-    page: tuple[Page, Watch], service: LiveService, shots: Path
+    page: tuple[Page, Watch], service: LiveService, shots: Path, which: str, message: str
 ) -> None:
     tab, watch = page
     tab.goto(f"{service.url}/console")
-    tab.fill("#login-token", "not-a-token")
+    tab.fill("#login-token", "not-a-token" if which == "garbage" else service.writer)
     tab.click("#login-form button")
     error = tab.locator("#login-error")
     error.wait_for(state="visible")
-    expect(error).to_contain_text("refused")
+    expect(error).to_contain_text(message)
     assert tab.locator("#login-form").is_visible()
     assert tab.evaluate("sessionStorage.length") == 0
-    screenshot(tab, shots, "wrong-token")
+    screenshot(tab, shots, f"wrong-token-{which}")
     assert watch.problems == []
 
 

@@ -71,8 +71,10 @@ async function start() {
     info = await api("/console/api/features");
   } catch (error) {
     session.forget();
-    showLogin(error instanceof ApiError && error.status === 401
-      ? `That token was refused: ${error.message}.` : `The service cannot be reached: ${error.message}.`);
+    const status = error instanceof ApiError ? error.status : 0;
+    showLogin(status === 401 ? `That token was refused: ${error.message}.`
+      : status === 403 ? "That token lacks the read scope the console needs."
+        : `The console could not start: ${error.message}.`);
     return;
   }
   for (const link of document.querySelectorAll("#nav a")) {
