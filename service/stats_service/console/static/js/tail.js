@@ -48,7 +48,7 @@ export function render(root, ctx) {
   async function connect() {
     controller = new AbortController();
     const params = new URLSearchParams();
-    if (filter.value.trim()) params.append("event", filter.value.trim());
+    if (applied) params.append("event", applied);
     const headers = { ...authHeaders(), Accept: "text/event-stream" };
     if (lastId) headers["Last-Event-ID"] = lastId;
     try {
@@ -74,9 +74,19 @@ export function render(root, ctx) {
       status.textContent = "Paused."; }
     else { toggle.textContent = "Pause"; connect(); }
   });
-  filter.addEventListener("change", () => { if (controller) controller.abort(); clear(tbody);
+  let applied = "";
+  function refilter(submit) {
+    if (submit) submit.preventDefault();
+    if (filter.value.trim() === applied) return;
+    applied = filter.value.trim();
+    if (controller) controller.abort();
+    clear(tbody);
     toggle.textContent = "Pause";
-    lastId = ""; connect(); });
+    lastId = "";
+    connect();
+  }
+  filter.addEventListener("change", () => refilter());
+  root.querySelector("form").addEventListener("submit", refilter);
   connect();
   return () => { if (controller) controller.abort(); };
 }
