@@ -1,5 +1,7 @@
 // Monitors: the list with up/down, uptime and p95; one monitor with its response-time
 // chart from the rollups and pause/resume/run-now (the API asks for the admin scope).
+// Fields read: GET /monitors → [{id, name, state}] (or {monitors: […]}); …/status →
+// {up, uptime_percent, p50_ms, p95_ms, p99_ms}; …/rollups → [{p95_ms}] (or {rollups: […]}).
 import { api } from "./api.js";
 import { barChart } from "./chart.js";
 import { h, clear } from "./dom.js";
