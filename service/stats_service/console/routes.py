@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from stats_service import __version__
 from stats_service.api.dependencies import Reader
+from stats_service.api.schemas import error_responses
 from stats_service.console.headers import SecuredRoute
 from stats_service.console.summary import overview
 from stats_service.errors import NotFound
@@ -97,7 +98,9 @@ def build_router(*, summary_max_events: int, refresh_seconds: float) -> APIRoute
             content=content, media_type=media_type, headers={"Cache-Control": "no-cache"}
         )
 
-    @router.get("/api/features", summary="What the console can show")
+    @router.get(
+        "/api/features", summary="What the console can show", responses=error_responses(401, 403)
+    )
     async def features(request: Request, caller: Reader) -> Response:
         """Which optional APIs exist here, the caller's identity and scopes, the version."""
         paths = request.app.openapi()["paths"]  # built once, then cached by FastAPI
@@ -114,7 +117,11 @@ def build_router(*, summary_max_events: int, refresh_seconds: float) -> APIRoute
             }
         )
 
-    @router.get("/api/summary", summary="The console overview's numbers")
+    @router.get(
+        "/api/summary",
+        summary="The console overview's numbers",
+        responses=error_responses(401, 403),
+    )
     async def summary(caller: Reader) -> Response:
         """Events stored per minute over the last hour, events by type, storage and delivery."""
         components = caller.components

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from stats_service.api.body import decode_json, read_body, require_json
@@ -48,6 +48,8 @@ class CreatedToken(TokenInfo):
 
 
 class TokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     identity: str = Field(description="Who the token is for (1-200 printable characters).")
     scopes: list[str] = Field(description="Any of read, write, admin.", examples=[["read"]])
     expires_in: str | None = Field(
