@@ -200,7 +200,7 @@ class Settings:
         default=True, metadata=_doc("Serve the web console at `/console`.")
     )
     console_summary_max_events: int = field(
-        default=100_000,
+        default=50_000,
         metadata=_doc("Most events the console overview reads for its last-hour chart."),
     )
     console_refresh_seconds: float = field(

@@ -15,6 +15,8 @@ from stats_service.api.component import ComponentHealth
 from stats_service.api.dependencies import Components
 from stats_service.components import ComponentSpec
 from stats_service.console.headers import CONTENT_SECURITY_POLICY
+from stats_service.errors import ConfigurationError
+from stats_service.settings import load_settings
 from stats_service.subsystems import SUBSYSTEMS
 from tests.unit.service.api.app_harness import Harness, harness_factory
 
@@ -200,3 +202,11 @@ def test_summary_with_no_events_is_all_zero(harness: Harness) -> None:
     body = _summary(harness, [])
     assert body["ingest"]["per_minute"] == [0] * 60
     assert body["events_by_type"] == []
+
+
+@pytest.mark.parametrize(
+    "name", ["STATS_CONSOLE_SUMMARY_MAX_EVENTS", "STATS_CONSOLE_REFRESH_SECONDS"], ids=str
+)
+def test_console_numbers_must_be_positive(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigurationError, match=name.removeprefix("STATS_").lower()):
+        load_settings(None, {"STATS_DATA_DIR": str(tmp_path), name: "0"})
