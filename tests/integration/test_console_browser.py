@@ -305,3 +305,29 @@ def test_every_page_fits_360_pixels(
         screenshot(tab, shots, f"narrow-{where.replace('/', '-')}")
     finally:
         tab.close()
+
+
+@pytest.mark.parametrize("where", ["overview", "events", "tokens"])
+def test_every_control_is_labelled_and_the_pages_are_reachable_by_keyboard(
+    page: tuple[Page, Watch], service: LiveService, where: str
+) -> None:
+    tab, watch = page
+    _login(tab, service, service.admin)
+    _go(tab, service, where)
+    tab.wait_for_load_state("networkidle")
+    unlabelled = tab.evaluate(
+        "[...document.querySelectorAll('#page input, #page select')]"
+        ".filter(el => el.labels.length === 0).map(el => el.outerHTML)"
+    )
+    assert unlabelled == []
+    # From the page (focused after login), Shift+Tab reaches the navigation.
+    tab.locator("#main").focus()
+    for _ in range(12):
+        tab.keyboard.press("Shift+Tab")
+        if tab.evaluate("document.activeElement.dataset.page") == "events":
+            break
+    else:
+        pytest.fail("the Events link is not reachable by keyboard")
+    tab.keyboard.press("Enter")
+    expect(tab.locator("#page h1")).to_have_text("Events")
+    assert watch.problems == []
