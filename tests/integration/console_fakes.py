@@ -118,7 +118,8 @@ class FakeMonitors(_Plain):
 def serve_in_thread(app: FastAPI, port: int) -> Iterator[str]:
     """Serve ``app`` with a real uvicorn on 127.0.0.1:``port`` in a thread; yields its URL."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        # No log_config or log_level: uvicorn must not reconfigure the test process's logging.
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
