@@ -55,8 +55,15 @@ $(WEED_BIN):
 	  CGO_ENABLED=0 $(GO) build -trimpath -o $@.partial ./weed
 	mv $@.partial $@
 
-test: install servers seaweedfs kafka  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
+test: install servers seaweedfs kafka chromium  ## the whole suite: unit, contract and integration (real uvicorn, real influxd)
 	$(BIN)/python -m pytest
+
+.PHONY: chromium
+chromium:  ## install Debian's chromium, the browser the console's browser tests drive
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian package chromium"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+	    --no-install-recommends chromium; }
 
 test-unit: install  ## the fast tests only (no servers)
 	$(BIN)/python -m pytest tests/unit tests/contract

@@ -24,7 +24,7 @@ from stats_service.api.component import Component
 from stats_service.api.dependencies import Components
 from stats_service.api.errors import install_error_handlers
 from stats_service.api.fastlane import IngestFastLane
-from stats_service.api.routes import events, health, influx, ping
+from stats_service.api.routes import events, health, influx, ping, tokens
 from stats_service.api.slashes import TrailingSlashMiddleware
 from stats_service.auth import AccessFile, Authenticator, TokenSigner
 from stats_service.auth.legacy import LegacyTokens
@@ -154,6 +154,7 @@ def create_app(
     app.include_router(ping.router)
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(tokens.router)
     for extension in extensions:
         for router in extension.routers():
             app.include_router(router)

@@ -55,6 +55,8 @@ _POSITIVE_PREFIXES = (
     "export_s3_connect_",
     "export_s3_read_",
     "export_s3_multipart_",
+    "console_summary_",
+    "console_refresh_",
 )
 _SECRET_FIELDS = frozenset(
     {
@@ -360,6 +362,16 @@ class Settings:
     stream_ws_auth_timeout_seconds: float = field(
         default=10.0,
         metadata=_doc("How long `/log/ws` waits for the token message when no header was sent."),
+    )
+    console_enabled: bool = field(
+        default=True, metadata=_doc("Serve the web console at `/console`.")
+    )
+    console_summary_max_events: int = field(
+        default=50_000,
+        metadata=_doc("Most events the console overview reads for its last-hour chart."),
+    )
+    console_refresh_seconds: float = field(
+        default=10.0, metadata=_doc("How often the console overview refreshes itself.")
     )
 
     @property

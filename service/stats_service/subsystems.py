@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from stats_service.api.component import Component
 from stats_service.components import ComponentSpec
+from stats_service.console import build_console
 from stats_service.export.cli import register as register_export_commands
 from stats_service.monitors import MonitorsComponent
 from stats_service.monitors.cli import register_monitor_commands
@@ -34,5 +35,6 @@ SUBSYSTEMS: tuple[ComponentSpec, ...] = (
         build=_commands_only,
         add_commands=lambda commands, parents: register_export_commands(commands, parents[0]),
     ),
+    ComponentSpec("console", build=build_console),
 )
 """Every subsystem, in start order."""

@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("stats_service.components",),
     # the subsystems' own packages plug in here (export, monitors, a stream...)
     ("stats_service.export", "stats_service.monitors", "stats_service.stream"),
+    ("stats_service.console",),  # the web console: it calls no other subsystem
     ("stats_service.subsystems",),
     ("stats_service.app",),
     ("stats_service.forwarding",),

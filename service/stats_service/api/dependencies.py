@@ -92,6 +92,7 @@ def _caller_with(scope: str) -> object:
 
 Writer = Annotated[Caller, _caller_with("write")]
 Reader = Annotated[Caller, _caller_with("read")]
+Admin = Annotated[Caller, _caller_with("admin")]
 
 
 async def _influx_writer(
@@ -109,4 +110,3 @@ async def _influx_writer(
 
 InfluxWriter = Annotated[Caller, Depends(_influx_writer)]
 """A caller with the ``write`` scope, by any of the credentials InfluxDB clients send."""
-Admin = Annotated[Caller, _caller_with("admin")]

@@ -309,6 +309,27 @@ class Authenticator:
         # Verifies tokens of the original service (``auth.legacy``) when they are accepted.
         self._legacy = legacy
 
+    @property
+    def access(self) -> AccessFile:
+        """The access file it checks token ids against (the tokens API manages it)."""
+        return self._access
+
+    def create_token(
+        self, identity: str, scopes: Iterable[str], *, lifetime_seconds: int | None
+    ) -> tuple[TokenRecord, str]:
+        """Record a new token id now and sign its token; the token is the caller's to hand out.
+
+        ``ValueError`` for what :meth:`AccessFile.add` refuses.
+        """
+        now = int(self._clock())
+        expires_at = None if lifetime_seconds is None else now + lifetime_seconds
+        record = self._access.add(identity, scopes, expires_at=expires_at, now=now)
+        return record, self._signer.issue(record.to_claims())
+
+    def revoke_token(self, token_id: str) -> TokenRecord:
+        """Revoke ``token_id`` now (``KeyError`` if unknown); revoking twice keeps the first."""
+        return self._access.revoke(token_id, now=int(self._clock()))
+
     def authenticate(self, authorization_header: str | None) -> Principal:
         """The caller behind ``authorization_header``.
 
