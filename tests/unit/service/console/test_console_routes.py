@@ -98,8 +98,9 @@ def _features(harness: Harness, scope: str = "read") -> dict[str, Any]:
     return harness.run(scenario)
 
 
-def test_features_name_what_exists_and_who_asks(harness: Harness) -> None:
-    body = _features(harness, "admin")
+def test_features_name_what_exists_and_who_asks(tmp_path: Path) -> None:
+    console_only = tuple(spec for spec in SUBSYSTEMS if spec.name == "console")
+    body = _features(harness_factory(tmp_path)(subsystems=console_only), "admin")
     assert body["features"] == {"tokens": True, "stream": False, "monitors": False}
     assert body["identity"] == "admin-user"
     assert body["scopes"] == ["admin", "read", "write"]
@@ -134,7 +135,13 @@ class _Fake:
 
 
 def test_features_light_up_when_their_apis_exist(tmp_path: Path) -> None:
-    specs = (*SUBSYSTEMS, ComponentSpec(name="fake", build=lambda _settings: _Fake()))
+    body = _features(harness_factory(tmp_path)(subsystems=SUBSYSTEMS))
+    assert body["features"] == {"tokens": True, "stream": True, "monitors": True}
+
+
+def test_features_follow_the_paths_not_the_subsystem_names(tmp_path: Path) -> None:
+    console_only = tuple(spec for spec in SUBSYSTEMS if spec.name == "console")
+    specs = (*console_only, ComponentSpec(name="fake", build=lambda _settings: _Fake()))
     body = _features(harness_factory(tmp_path)(subsystems=specs))
     assert body["features"] == {"tokens": True, "stream": True, "monitors": True}
 
