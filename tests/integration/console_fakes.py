@@ -98,7 +98,8 @@ class FakeMonitors(_Plain):
         return {"monitors": [self.monitor]}
 
     async def _status(self, monitor_id: str, caller: Reader) -> dict[str, Any]:
-        return {"up": True, "uptime_percent": 99.5, "p50_ms": 12, "p95_ms": 40, "p99_ms": 80}
+        figures = {"checks": 200, "uptime_percent": 99.5, "p50_ms": 12, "p95_ms": 40, "p99_ms": 80}
+        return {"up": True, "windows": {"24h": figures, "7d": figures, "30d": figures}}
 
     async def _rollups(self, monitor_id: str, caller: Reader) -> dict[str, Any]:
         return {"rollups": [{"p95_ms": 10 + i} for i in range(30)]}

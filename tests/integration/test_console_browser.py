@@ -230,15 +230,41 @@ def test_a_read_token_gets_the_apis_refusal_on_the_tokens_page(
     assert watch.problems == []
 
 
+@pytest.fixture(scope="module")
+def bare_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    """A service with the stream and the monitors switched off."""
+    require_chromium()
+    off = {"STATS_STREAM_ENABLED": "false", "STATS_MONITORS_ENABLED": "false"}
+    process = ServiceProcess(data_dir=tmp_path_factory.mktemp("bare") / "data", extra_env=off)
+    process.data_dir.mkdir(parents=True)
+    live = LiveService(
+        process=process,
+        writer=process.token("app", "write"),
+        reader=process.token("dashboard", "read"),
+        admin=process.token("ops", "admin"),
+    )
+    process.start()
+    try:
+        yield live
+    finally:
+        process.stop()
+
+
 @pytest.mark.parametrize(
     ("where", "title", "path"),
     [("tail", "The live tail", "/log/stream"), ("monitors", "Monitoring", "/monitors")],
     ids=["tail", "monitors"],
 )
 def test_pages_whose_api_is_absent_are_hidden_with_a_notice(
-    page: tuple[Page, Watch], service: LiveService, shots: Path, where: str, title: str, path: str
+    page: tuple[Page, Watch],
+    bare_service: LiveService,
+    shots: Path,
+    where: str,
+    title: str,
+    path: str,
 ) -> None:
     tab, watch = page
+    service = bare_service
     _login(tab, service, service.admin)
     assert tab.locator(f"#nav a[data-page={where}]").is_hidden()
     assert tab.locator("#nav a[data-page=tokens]").is_visible()
@@ -331,3 +357,54 @@ def test_every_control_is_labelled_and_the_pages_are_reachable_by_keyboard(
     tab.keyboard.press("Enter")
     expect(tab.locator("#page h1")).to_have_text("Events")
     assert watch.problems == []
+
+
+def test_an_event_posted_now_appears_in_the_live_tail_within_two_seconds(
+    page: tuple[Page, Watch], service: LiveService, shots: Path
+) -> None:
+    tab, watch = page
+    _login(tab, service, service.admin)
+    _go(tab, service, "tail")
+    expect(tab.locator("#page [role=status]")).to_have_text("Live.")
+    name = f"tail-{time.time_ns()}"
+    with service.client(service.writer) as client:
+        assert client.post("/log/event", json={"event": name, "uid": SCRIPT}).status_code == 200
+    expect(tab.locator("#page tbody tr").first).to_contain_text(name, timeout=2_000)
+    expect(tab.locator("#page tbody tr").first).to_contain_text(SCRIPT)
+    screenshot(tab, shots, "tail-real")
+    _no_markup_ran(tab, watch)
+
+
+def test_a_real_monitor_is_paused_and_resumed_from_its_page(
+    page: tuple[Page, Watch], service: LiveService, shots: Path
+) -> None:
+    tab, watch = page
+    spec = {"name": "console-ping", "url": f"{service.url}/ping", "interval_seconds": 5}
+    with service.client(service.admin) as client:
+        created = client.post("/monitors", json=spec)
+        assert created.status_code == 201, created.text
+        monitor_id = created.json()["id"]
+        assert client.post(f"/monitors/{monitor_id}/run").status_code == 200
+    _login(tab, service, service.admin)
+    _go(tab, service, "monitors")
+    row = tab.locator("#page tbody tr", has_text="console-ping")
+    expect(row).to_contain_text("up")
+    row.get_by_role("link").click()
+    expect(tab.locator("#page [aria-live]").first).to_contain_text("uptime")
+
+    def state() -> str:
+        with service.client(service.reader) as client:
+            return str(client.get(f"/monitors/{monitor_id}/status").json()["state"])
+
+    tab.get_by_role("button", name="Pause").click()
+    deadline = time.monotonic() + 5
+    while state() != "paused" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert state() == "paused"
+    tab.get_by_role("button", name="Resume").click()
+    deadline = time.monotonic() + 5
+    while state() == "paused" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert state() != "paused"
+    screenshot(tab, shots, "monitor-real")
+    _no_markup_ran(tab, watch)

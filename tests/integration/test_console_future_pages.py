@@ -1,8 +1,9 @@
-"""The live tail and monitors pages in a real browser, against stand-ins for their APIs.
+"""The live tail and monitors pages in a real browser, against scripted stand-ins.
 
-The stream and monitors subsystems are not in this service yet; :mod:`console_fakes`
-serves their documented contracts from a real uvicorn, so the pages are proven now and
-light up unchanged when the real subsystems plug in.
+:mod:`console_fakes` serves the stream's and the monitors' contracts from a real
+uvicorn with content a test can script exactly (250 messages for the bounded buffer,
+where resume starts, which actions arrived); ``test_console_browser`` drives the same
+pages against the real subsystems.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def future(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Future]:
     stream = FakeStream(messages)
     monitors = FakeMonitors({"id": "m1", "name": SCRIPT, "state": "active"})
     specs = (
-        *SUBSYSTEMS,
+        *(spec for spec in SUBSYSTEMS if spec.name not in {"stream", "monitors"}),
         ComponentSpec(name="stream", build=lambda _settings: stream),
         ComponentSpec(name="monitors", build=lambda _settings: monitors),
     )

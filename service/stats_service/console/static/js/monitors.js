@@ -1,13 +1,15 @@
 // Monitors: the list with up/down, uptime and p95; one monitor with its response-time
 // chart from the rollups and pause/resume/run-now (the API asks for the admin scope).
-// Fields read: GET /monitors → [{id, name, state}] (or {monitors: […]}); …/status →
-// {up, uptime_percent, p50_ms, p95_ms, p99_ms}; …/rollups → [{p95_ms}] (or {rollups: […]}).
+// Fields read: GET /monitors → {monitors: [{id, name, state}]}; …/status → {up, windows:
+// {"24h": {uptime_percent, p50_ms, p95_ms, p99_ms}, …}}; …/rollups → [{p95_ms}] (or {rollups: […]}).
 import { api } from "./api.js";
 import { barChart } from "./chart.js";
 import { h, clear } from "./dom.js";
 
 const percent = (value) => (value === null || value === undefined ? "-" : `${Number(value).toFixed(2)} %`);
 const ms = (value) => (value === null || value === undefined ? "-" : `${Number(value).toFixed(0)} ms`);
+// The figures of the last 24 hours (what the list and the facts line show).
+const day = (status) => status.windows?.["24h"] ?? {};
 const upDown = (status) => (status.up === true ? "up" : status.up === false ? "down" : "unknown");
 
 export function render(root, ctx) {
@@ -25,7 +27,7 @@ export function render(root, ctx) {
         return h("tr", {},
           h("td", {}, h("a", { href: `#/monitors/${encodeURIComponent(monitor.id)}` }, monitor.name ?? monitor.id)),
           h("td", {}, monitor.state ?? ""), h("td", {}, upDown(one)),
-          h("td", {}, percent(one.uptime_percent)), h("td", {}, ms(one.p95_ms)));
+          h("td", {}, percent(day(one).uptime_percent)), h("td", {}, ms(day(one).p95_ms)));
       }));
       clear(tbody).append(...rows);
     } catch (error) {
@@ -51,8 +53,9 @@ export function renderOne(root, ctx, id) {
   async function load() {
     try {
       const one = await api(`${path}/status`);
-      clear(facts).append(h("p", {}, `${upDown(one)} · uptime ${percent(one.uptime_percent)} · `
-        + `p50 ${ms(one.p50_ms)} · p95 ${ms(one.p95_ms)} · p99 ${ms(one.p99_ms)}`));
+      const last = day(one);
+      clear(facts).append(h("p", {}, `${upDown(one)} · 24 h uptime ${percent(last.uptime_percent)} · `
+        + `p50 ${ms(last.p50_ms)} · p95 ${ms(last.p95_ms)} · p99 ${ms(last.p99_ms)}`));
       const rollups = await api(`${path}/rollups`, { params: { granularity: "minute" } });
       const points = Array.isArray(rollups) ? rollups : rollups.rollups;
       clear(chart).append(h("h2", {}, "Response time (p95 per minute)"),
