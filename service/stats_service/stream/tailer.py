@@ -26,7 +26,8 @@ from stats_service.errors import Gone, TooManyRequests
 from stats_service.storage.log import EventLog, LogEntry
 from stats_service.stream.config import StreamConfig
 from stats_service.stream.filters import StreamFilter
-from stats_service.stream.subscription import Ended, Subscription
+from stats_service.stream.frames import event_json
+from stats_service.stream.subscription import Ended, Ready, Subscription
 
 __all__ = ["StreamMetrics", "Tailer"]
 
@@ -186,8 +187,13 @@ class Tailer:
     def _dispatch(self, page: list[LogEntry]) -> None:
         for entry in page:
             self._position = entry.seq
+            ready: Ready | None = None
             for subscription in list(self._subscriptions):
-                if not subscription.push(entry):
+                if not subscription.wants(entry):
+                    continue
+                if ready is None and entry.event is not None:
+                    ready = Ready(entry.event_id, event_json(entry.event))
+                if ready is not None and not subscription.push(ready):
                     self._drop(
                         subscription,
                         Ended(
