@@ -44,10 +44,11 @@ from benchmarks.report import (
 )
 from benchmarks.servers import REPO_ROOT, UvicornOptions
 from benchmarks.single_event import SingleEventConfig, run_single_event
+from benchmarks.stream import StreamBenchConfig, run_stream
 
 __all__ = ["SECTIONS", "RunnerConfig", "main", "parse_config", "run_batch"]
 
-SECTIONS = ("single", "client", "batch", "profile", "collect")
+SECTIONS = ("single", "client", "batch", "profile", "collect", "stream")
 """What the runner can run; ``--only`` picks some."""
 
 _DEFAULT_BATCH_ENTRY = "benchmarks.ingest_vs_raw_write:run"
@@ -448,7 +449,7 @@ def _checks(doc: Mapping[str, Any]) -> list[str]:
         problems.append(
             f"client: {client.get('stored_events')} stored of {client.get('expected_events')}"
         )
-    for section in ("single_event", "batch_ingest", "client", "service", "collect"):
+    for section in ("single_event", "batch_ingest", "client", "service", "collect", "stream"):
         failure = doc.get(section, {}).get("failed")
         if failure:
             problems.append(f"{section} failed: {failure}")
@@ -545,6 +546,15 @@ def run(config: RunnerConfig, work_dir: Path, log: Callable[[str], None]) -> dic
     section("batch", "batch ingest: /log/events until queryable vs raw /write", batch)
     section("profile", "profile of the single-event hot path (py-spy)", profile)
     section("collect", "collectors: poll and /metrics vs plain prometheus_client", collect)
+
+    def stream() -> None:
+        try:
+            doc["stream"] = run_stream(StreamBenchConfig(), work_dir, log)
+        except Exception as exc:
+            log(f"  failed: {exc}")
+            doc["stream"] = {"failed": str(exc)}
+
+    section("stream", "live stream: delivery latency, ingest with 0 vs 50 subscribers", stream)
     doc["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return doc
 

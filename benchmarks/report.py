@@ -567,6 +567,11 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("collect.scrape_ms_p50", "collect: /metrics with 10,000 series p50, ms"),
     ("collect.baseline_scrape_ms_p50", "collect: plain registry /metrics p50, ms"),
     ("collect.scrape_ratio", "collect: scrape ratio"),
+    ("stream.latency_ms_p50", "stream: post to receive at 1,000 events/s p50, ms"),
+    ("stream.latency_ms_p99", "stream: post to receive at 1,000 events/s p99, ms"),
+    ("stream.ingest_events_per_s_no_subscribers", "stream: ingest, no subscribers, events/s"),
+    ("stream.ingest_events_per_s_with_subscribers", "stream: ingest, 50 subscribers, events/s"),
+    ("stream.ingest_ratio", "stream: ingest ratio, 50 subscribers to none"),
 )
 
 
