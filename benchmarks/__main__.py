@@ -45,10 +45,11 @@ from benchmarks.report import (
 )
 from benchmarks.servers import REPO_ROOT, UvicornOptions
 from benchmarks.single_event import SingleEventConfig, run_single_event
+from benchmarks.stream import StreamBenchConfig, run_stream
 
 __all__ = ["SECTIONS", "RunnerConfig", "main", "parse_config", "run_batch"]
 
-SECTIONS = ("single", "client", "batch", "profile", "collect", "export", "kafka")
+SECTIONS = ("single", "client", "batch", "profile", "collect", "export", "kafka", "stream")
 """What the runner can run; ``--only`` picks some."""
 
 _DEFAULT_BATCH_ENTRY = "benchmarks.ingest_vs_raw_write:run"
@@ -467,6 +468,7 @@ def _checks(doc: Mapping[str, Any]) -> list[str]:
         "collect",
         "export",
         "kafka",
+        "stream",
     ):
         failure = doc.get(section, {}).get("failed")
         if failure:
@@ -585,6 +587,15 @@ def run(config: RunnerConfig, work_dir: Path, log: Callable[[str], None]) -> dic
     section("collect", "collectors: poll and /metrics vs plain prometheus_client", collect)
     section("export", "export: run_export vs a plain read_sql / CSV dump", export)
     section("kafka", "scale-out on Kafka: replicas x forwarders vs the outbox", kafka)
+
+    def stream() -> None:
+        try:
+            doc["stream"] = run_stream(StreamBenchConfig(), work_dir, log)
+        except Exception as exc:
+            log(f"  failed: {exc}")
+            doc["stream"] = {"failed": str(exc)}
+
+    section("stream", "live stream: delivery latency, ingest with 0 vs 50 subscribers", stream)
     doc["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return doc
 

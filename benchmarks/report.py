@@ -587,6 +587,11 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("kafka.shape_3x2_cpu_us_per_event_broker", "kafka: broker CPU per event, µs"),
     ("kafka.shape_3x2_cpu_us_per_event_influxd", "kafka: influxd CPU per event, µs"),
     ("kafka.outbox_cpu_us_per_event_service", "kafka: outbox service CPU per event, µs"),
+    ("stream.latency_ms_p50", "stream: post to receive at 1,000 events/s p50, ms"),
+    ("stream.latency_ms_p99", "stream: post to receive at 1,000 events/s p99, ms"),
+    ("stream.ingest_events_per_s_no_subscribers", "stream: ingest, no subscribers, events/s"),
+    ("stream.ingest_events_per_s_with_subscribers", "stream: ingest, 50 subscribers, events/s"),
+    ("stream.ingest_ratio", "stream: ingest ratio, 50 subscribers to none"),
 )
 
 

@@ -201,12 +201,16 @@ def _stats_service_cli() -> list[str]:
 
 
 def start_service(
-    work_dir: Path, options: UvicornOptions, name: str = "service"
+    work_dir: Path,
+    options: UvicornOptions,
+    name: str = "service",
+    extra_env: Mapping[str, str] | None = None,
 ) -> ServiceInstance:
     """A fresh service under ``work_dir/name`` (empty store), started and ready."""
     data_dir = work_dir / name / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     env = _service_env(data_dir, secrets.token_urlsafe(48))
+    env.update(extra_env or {})
     token = subprocess.run(
         [*_stats_service_cli(), "token", "create", "--identity", "bench", "--scope", "write"],
         env=env,

@@ -207,3 +207,16 @@ def _next_event(socket) -> str:
         message: str = socket.recv(timeout=10)
         if "event_id" in message:
             return message
+
+
+def test_a_stopping_service_ends_its_streams_with_shutdown(stream_service) -> None:
+    process, _, reader = stream_service
+    with _open(process.url, reader) as response:
+        stream = frames(response)
+        assert "open" in next(stream).comments
+        stopper = threading.Thread(target=process.stop)
+        stopper.start()
+        errors = [frame for frame in stream if frame.event == "error"]
+        stopper.join(20)
+    # ended by the service (a frame), not cut by the graceful-shutdown timeout (no frame)
+    assert [json.loads(frame.data)["error"]["code"] for frame in errors] == ["shutdown"]

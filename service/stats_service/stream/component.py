@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
 from collections.abc import Sequence
+from types import FrameType
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -34,6 +39,7 @@ class StreamComponent:
         self._config = config
         self._tailer: Tailer | None = None
         self._unsupported = ""
+        self._previous_sigterm: Any = None
 
     @property
     def name(self) -> str:
@@ -70,10 +76,35 @@ class StreamComponent:
         tailer = Tailer(log, self._config, metrics)
         await tailer.start()
         self._tailer = tailer
+        self._end_streams_on_sigterm(asyncio.get_running_loop())
+
+    def _end_streams_on_sigterm(self, loop: asyncio.AbstractEventLoop) -> None:
+        # uvicorn waits for open connections before the lifespan ends, and streams
+        # never end by themselves: on SIGTERM, end them (a ``shutdown`` message),
+        # then let the server's own handler run.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            loop.call_soon_threadsafe(self._end_streams)
+            previous(signum, frame)
+
+        self._previous_sigterm = previous
+        signal.signal(signal.SIGTERM, handler)
+
+    def _end_streams(self) -> None:
+        if self._tailer is not None:
+            self._tailer.end_all()
 
     async def stop(self) -> None:
         """End every stream and stop reading."""
         tailer, self._tailer = self._tailer, None
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
         if tailer is not None:
             await tailer.stop()
 

@@ -34,9 +34,10 @@ def event_json(event: Event) -> bytes:
     return orjson.dumps(to_flat_dict(event))
 
 
-def sse_event(event: Event) -> bytes:
-    """One event as an SSE frame; its id is the event id (what ``Last-Event-ID`` resumes)."""
-    return b"id: " + event.event_id.encode() + b"\ndata: " + event_json(event) + b"\n\n"
+def sse_event(event_id: str, payload: bytes) -> bytes:
+    """One event (its JSON ``payload``) as an SSE frame; its id is the event id (what
+    ``Last-Event-ID`` resumes)."""
+    return b"id: " + event_id.encode() + b"\ndata: " + payload + b"\n\n"
 
 
 def sse_error(code: str, message: str) -> bytes:

@@ -18,12 +18,19 @@ from stats_service.api.dependencies import Reader
 from stats_service.api.schemas import error_responses
 from stats_service.errors import Gone
 from stats_service.stream.filters import StreamFilter
-from stats_service.stream.frames import SSE_HEARTBEAT, SSE_OPEN, sse_error, sse_event
+from stats_service.stream.frames import (
+    SSE_HEARTBEAT,
+    SSE_OPEN,
+    event_json,
+    sse_error,
+    sse_event,
+)
 from stats_service.stream.subscription import Ended, Subscription
 from stats_service.stream.tailer import Tailer
 
 __all__ = ["sse_router"]
 
+_BURST_EVENTS = 255
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -43,7 +50,7 @@ async def _frames(
                 return
             async for entry in tailer.replay(subscription, start):
                 if entry.event is not None:
-                    yield sse_event(entry.event)
+                    yield sse_event(entry.event_id, event_json(entry.event))
         while True:
             item = await subscription.next(heartbeat_seconds)
             if item is None:
@@ -51,8 +58,10 @@ async def _frames(
             elif isinstance(item, Ended):
                 yield sse_error(item.reason, item.message)
                 return
-            elif item.event is not None:
-                yield sse_event(item.event)
+            else:
+                # what else is buffered goes in the same write: one send for a burst
+                burst = [item, *subscription.drain(_BURST_EVENTS)]
+                yield b"".join(sse_event(ready.event_id, ready.payload) for ready in burst)
     finally:
         tailer.unsubscribe(subscription)
 

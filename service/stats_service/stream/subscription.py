@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from stats_service.storage.log import LogEntry
 from stats_service.stream.filters import StreamFilter
 
-__all__ = ["Ended", "Subscription"]
+__all__ = ["Ended", "Ready", "Subscription"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """An event waiting to be sent: its id and its JSON, serialised once for every client."""
+
+    event_id: str
+    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +42,7 @@ class Subscription:
         self.identity = identity
         self.filter = stream_filter
         self._capacity = capacity
-        self._buffer: deque[LogEntry] = deque()
+        self._buffer: deque[Ready] = deque()
         self._ready = asyncio.Event()
         self.ended: Ended | None = None
         self.opened_at = 0
@@ -45,15 +53,15 @@ class Subscription:
         """Entries waiting to be sent."""
         return len(self._buffer)
 
-    def push(self, entry: LogEntry) -> bool:
-        """Buffer ``entry`` if it passes the filter; False when the buffer overflowed."""
-        if self.ended is not None:
-            return True
-        if entry.event is None or not self.filter.matches(entry.event):
-            return True
+    def wants(self, entry: LogEntry) -> bool:
+        """Whether ``entry`` passes the filter (and the stream still runs)."""
+        return self.ended is None and entry.event is not None and self.filter.matches(entry.event)
+
+    def push(self, ready: Ready) -> bool:
+        """Buffer ``ready`` (it passed :meth:`wants`); False when the buffer overflowed."""
         if len(self._buffer) >= self._capacity:
             return False
-        self._buffer.append(entry)
+        self._buffer.append(ready)
         self._ready.set()
         return True
 
@@ -64,7 +72,14 @@ class Subscription:
             self._buffer.clear()
             self._ready.set()
 
-    async def next(self, timeout_seconds: float) -> LogEntry | Ended | None:
+    def drain(self, limit: int) -> list[Ready]:
+        """Up to ``limit`` more buffered events, without waiting (to send them together)."""
+        taken: list[Ready] = []
+        while self._buffer and len(taken) < limit and self.ended is None:
+            taken.append(self._buffer.popleft())
+        return taken
+
+    async def next(self, timeout_seconds: float) -> Ready | Ended | None:
         """The next entry, the end, or None after ``timeout_seconds`` of quiet."""
         if not self._buffer and self.ended is None:
             self._ready.clear()

@@ -22,11 +22,12 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
-from stats_service.errors import Gone, TooManyRequests
+from stats_service.errors import Gone, ServiceUnavailable, TooManyRequests
 from stats_service.storage.log import EventLog, LogEntry
 from stats_service.stream.config import StreamConfig
 from stats_service.stream.filters import StreamFilter
-from stats_service.stream.subscription import Ended, Subscription
+from stats_service.stream.frames import event_json
+from stats_service.stream.subscription import Ended, Ready, Subscription
 
 __all__ = ["StreamMetrics", "Tailer"]
 
@@ -59,6 +60,7 @@ class Tailer:
         self._position = 0
         self._task: asyncio.Task[None] | None = None
         self._failing = False
+        self._closing = False
 
     @property
     def position(self) -> int:
@@ -95,8 +97,16 @@ class Tailer:
         for subscription in list(self._subscriptions):
             self._drop(subscription, Ended("shutdown", "the service is stopping"))
 
+    def end_all(self) -> None:
+        """End every subscription (``shutdown``) and refuse new ones; reading goes on."""
+        self._closing = True
+        for subscription in list(self._subscriptions):
+            self._drop(subscription, Ended("shutdown", "the service is stopping"))
+
     def subscribe(self, identity: str, stream_filter: StreamFilter) -> Subscription:
         """A new subscription, live from the current position; 429 over the per-identity limit."""
+        if self._closing:
+            raise ServiceUnavailable("the service is stopping")
         if self._per_identity[identity] >= self._config.max_per_identity:
             raise TooManyRequests(
                 f"at most {self._config.max_per_identity} concurrent streams per identity"
@@ -186,8 +196,13 @@ class Tailer:
     def _dispatch(self, page: list[LogEntry]) -> None:
         for entry in page:
             self._position = entry.seq
+            ready: Ready | None = None
             for subscription in list(self._subscriptions):
-                if not subscription.push(entry):
+                if not subscription.wants(entry):
+                    continue
+                if ready is None and entry.event is not None:
+                    ready = Ready(entry.event_id, event_json(entry.event))
+                if ready is not None and not subscription.push(ready):
                     self._drop(
                         subscription,
                         Ended(

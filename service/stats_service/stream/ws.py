@@ -88,8 +88,8 @@ async def _send(
             code = _SHUTDOWN_CODE if item.reason == "shutdown" else _SLOW_CODE
             await websocket.close(code=code)
             return
-        elif item.event is not None:
-            await websocket.send_text(event_json(item.event).decode())
+        else:
+            await websocket.send_text(item.payload.decode())
 
 
 async def _until_gone(websocket: WebSocket) -> None:
