@@ -17,7 +17,7 @@ from typing import Any
 from stats_service.delivery.kafka.codec import decode_event
 from stats_service.delivery.kafka.config import KafkaConfig
 from stats_service.delivery.kafka.producer import EventProducer
-from stats_service.delivery.queue import DeadLetter
+from stats_service.delivery.queue import DeadLetter, QueueUnavailable
 
 __all__ = ["dead_letter_messages", "read_dead_letters", "send_dead_letters"]
 
@@ -98,4 +98,7 @@ async def read_dead_letters(
     config: KafkaConfig, limit: int = 100, timeout_seconds: float = 5.0
 ) -> list[DeadLetter]:
     """The first ``limit`` dead letters of the topic (a reader outside the group)."""
-    return await asyncio.to_thread(_read, config, limit, timeout_seconds)
+    try:
+        return await asyncio.to_thread(_read, config, limit, timeout_seconds)
+    except Exception as exc:  # noqa: BLE001 -- any client error: the brokers are not there
+        raise QueueUnavailable(f"the dead-letter topic cannot be read: {exc}") from None
