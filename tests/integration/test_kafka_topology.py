@@ -149,7 +149,7 @@ class _Load:
 @pytest.mark.xfail(
     strict=False,
     reason=(
-        "known defect, open in issue 17: once in three full-suite runs a forwarder's offset "
+        "known defect, open in issue 17: in two of four full-suite runs a forwarder's offset "
         "commit failed with ILLEGAL_GENERATION during the rebalance after the kills, and not "
         "every acknowledged event was in InfluxDB 120 s after the load; README, Scaling out"
     ),
