@@ -33,17 +33,23 @@ IMAGE = '"><img src=x onerror="window.__xss = 2">'
 XSS_IDENTITY = '<img src=x onerror="window.__xss=3">'
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
-    require_chromium()
-    process = ServiceProcess(data_dir=tmp_path_factory.mktemp("console") / "data")
+def _service(data_dir: Path, extra_env: dict[str, str] | None = None) -> LiveService:
+    """A service process (not started yet) with a writer, a reader and an admin token."""
+    process = ServiceProcess(data_dir=data_dir, extra_env=extra_env or {})
     process.data_dir.mkdir(parents=True)
-    live = LiveService(
+    return LiveService(
         process=process,
         writer=process.token("app", "write"),
         reader=process.token("dashboard", "read"),
         admin=process.token("ops", "admin"),
     )
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
+    require_chromium()
+    live = _service(tmp_path_factory.mktemp("console") / "data")
+    process = live.process
     process.token(XSS_IDENTITY, "read")
     process.start()
     now = time.time()
@@ -235,14 +241,8 @@ def bare_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServi
     """A service with the stream and the monitors switched off."""
     require_chromium()
     off = {"STATS_STREAM_ENABLED": "false", "STATS_MONITORS_ENABLED": "false"}
-    process = ServiceProcess(data_dir=tmp_path_factory.mktemp("bare") / "data", extra_env=off)
-    process.data_dir.mkdir(parents=True)
-    live = LiveService(
-        process=process,
-        writer=process.token("app", "write"),
-        reader=process.token("dashboard", "read"),
-        admin=process.token("ops", "admin"),
-    )
+    live = _service(tmp_path_factory.mktemp("bare") / "data", off)
+    process = live.process
     process.start()
     try:
         yield live
