@@ -1,4 +1,9 @@
-"""SDK event ids: UUIDv7 with a counter (RFC 9562, 6.2 method 1), increasing per process."""
+"""Event ids, in the SDK and in the service alike: UUIDv7 with a counter (RFC 9562, 6.2
+method 1), strictly increasing per process.
+
+The SDK is stdlib-only and ships apart from the service, so each has its own
+generator; both must make ids the same way, so one set of tests runs over both.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,20 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from types import ModuleType
 
 import pytest
 
-from stats_client._ids import EventIds, new_event_id
+from stats_client import _ids as client_ids
+from stats_service.events import ids as service_ids
 
 ENTRY = "entry_"
+
+
+@pytest.fixture(params=[client_ids, service_ids], ids=["client", "service"])
+def ids_module(request: pytest.FixtureRequest) -> ModuleType:
+    module: ModuleType = request.param
+    return module
 
 
 def _uuid(event_id: str) -> uuid.UUID:
@@ -32,29 +45,31 @@ def _frozen(*times_ms: int) -> Callable[[], int]:
     return clock
 
 
-def test_ids_made_in_a_tight_loop_strictly_increase() -> None:
-    ids = [new_event_id() for _ in range(20_000)]
+def test_ids_made_in_a_tight_loop_strictly_increase(ids_module: ModuleType) -> None:
+    ids = [ids_module.new_event_id() for _ in range(20_000)]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
 
 
-def test_ids_within_one_millisecond_increase_and_carry_its_timestamp() -> None:
-    ids = EventIds(clock_ns=_frozen(1_700_000_000_000))
+def test_ids_within_one_millisecond_increase_and_carry_its_timestamp(
+    ids_module: ModuleType,
+) -> None:
+    ids = ids_module.EventIds(clock_ns=_frozen(1_700_000_000_000))
     made = [ids.new() for _ in range(1000)]
     assert made == sorted(made)
     assert len(set(made)) == 1000
     assert {_uuid(i).int >> 80 for i in made} == {1_700_000_000_000}
 
 
-def test_a_clock_that_steps_back_never_makes_an_id_sort_earlier() -> None:
-    ids = EventIds(clock_ns=_frozen(5_000, 5_001, 4_000, 3_999, 5_001, 5_002))
+def test_a_clock_that_steps_back_never_makes_an_id_sort_earlier(ids_module: ModuleType) -> None:
+    ids = ids_module.EventIds(clock_ns=_frozen(5_000, 5_001, 4_000, 3_999, 5_001, 5_002))
     made = [ids.new() for _ in range(6)]
     assert made == sorted(made)
     assert [_uuid(i).int >> 80 for i in made] == [5_000, 5_001, 5_001, 5_001, 5_001, 5_002]
 
 
-def test_a_full_counter_moves_on_to_the_next_millisecond() -> None:
-    ids = EventIds(clock_ns=_frozen(7_000))
+def test_a_full_counter_moves_on_to_the_next_millisecond(ids_module: ModuleType) -> None:
+    ids = ids_module.EventIds(clock_ns=_frozen(7_000))
     first = ids.new()
     ids._counter = (1 << 42) - 1  # as if 2**42 ids were made in this millisecond
     second = ids.new()
@@ -62,8 +77,8 @@ def test_a_full_counter_moves_on_to_the_next_millisecond() -> None:
     assert _uuid(second).int >> 80 == 7_001
 
 
-def test_ids_are_version_7_rfc_variant_and_keep_random_bits() -> None:
-    made = [new_event_id() for _ in range(2000)]
+def test_ids_are_version_7_rfc_variant_and_keep_random_bits(ids_module: ModuleType) -> None:
+    made = [ids_module.new_event_id() for _ in range(2000)]
     for event_id in made:
         parsed = _uuid(event_id)
         assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
@@ -76,13 +91,13 @@ def test_ids_are_version_7_rfc_variant_and_keep_random_bits() -> None:
     assert len(steps) > 1000
 
 
-def test_the_counter_starts_at_a_random_value_each_millisecond() -> None:
-    starts = {EventIds(clock_ns=_frozen(9_000)).new() for _ in range(200)}
+def test_the_counter_starts_at_a_random_value_each_millisecond(ids_module: ModuleType) -> None:
+    starts = {ids_module.EventIds(clock_ns=_frozen(9_000)).new() for _ in range(200)}
     assert len(starts) == 200
 
 
-def test_threads_share_one_strictly_increasing_sequence() -> None:
-    ids = EventIds()
+def test_threads_share_one_strictly_increasing_sequence(ids_module: ModuleType) -> None:
+    ids = ids_module.EventIds()
     per_thread: list[list[str]] = [[] for _ in range(4)]
 
     def work(out: list[str]) -> None:
@@ -100,17 +115,17 @@ def test_threads_share_one_strictly_increasing_sequence() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_a_forked_child_starts_its_own_sequence() -> None:
-    new_event_id()  # the parent has state the child inherits
+def test_a_forked_child_starts_its_own_sequence(ids_module: ModuleType) -> None:
+    ids_module.new_event_id()  # the parent has state the child inherits
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through the pipe
         try:
-            os.write(writer, " ".join(new_event_id() for _ in range(50)).encode())
+            os.write(writer, " ".join(ids_module.new_event_id() for _ in range(50)).encode())
         finally:
             os._exit(0)
     os.close(writer)
-    parent = [new_event_id() for _ in range(50)]
+    parent = [ids_module.new_event_id() for _ in range(50)]
     with os.fdopen(reader, "rb") as pipe:
         child = pipe.read().decode().split()
     os.waitpid(pid, 0)
