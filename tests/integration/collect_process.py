@@ -1,24 +1,18 @@
-"""Runs the real ``stats-collect`` command as a subprocess, and a real Prometheus beside it."""
+"""Runs the real ``stats-collect`` command as a subprocess."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
-import yaml
-from service_process import free_port
 
-__all__ = ["CollectProcess", "Prometheus", "require_prometheus", "running_prometheus", "wait_for"]
+__all__ = ["CollectProcess", "wait_for"]
 
 
 def wait_for(
@@ -98,80 +92,3 @@ class CollectProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
         except OSError:
             return ""
-
-
-def require_prometheus() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        message = "prometheus is not installed (Debian package prometheus; run `make servers`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}: CI must run the collector scrape test")
-        pytest.skip(message)
-    return path
-
-
-class Prometheus:
-    """A running Prometheus and its HTTP API."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def api(self, path: str) -> Any:
-        body = httpx.get(f"{self.url}/api/v1/{path}", timeout=10.0).json()
-        assert body["status"] == "success", body
-        return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        body = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10.0).json()
-        assert body["status"] == "success", body
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-
-@contextmanager
-def running_prometheus(
-    target: str, job: str, tmp_path: Path, rule_files: Sequence[Path] = ()
-) -> Iterator[Prometheus]:
-    """Prometheus scraping ``target`` every second as ``job``, on a free loopback port."""
-    executable = require_prometheus()
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(path) for path in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
-    }
-    config_path = tmp_path / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                executable,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Prometheus(f"http://127.0.0.1:{port}")
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"prometheus exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{server.url}/-/ready", timeout=1.0).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for("Prometheus ready", ready)
-        yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from collect_fake_api import FakeApi
-from collect_process import CollectProcess, running_prometheus, wait_for
+from collect_process import CollectProcess, wait_for
+from prometheus_server import running_prometheus
 from service_process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

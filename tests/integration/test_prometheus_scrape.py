@@ -10,26 +10,20 @@ scraped data. Every wait is bounded.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
-from service_process import LiveService, free_port
+from prometheus_server import Prometheus, running_prometheus
+from service_process import LiveService
 
 from stats_service import __version__
 
 pytestmark = pytest.mark.integration
 
 _DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-_WAIT_SECONDS = 60.0
 _GRAFANA_VARIABLES = {
     "$__rate_interval": "1m",
     "$__interval": "15s",
@@ -39,92 +33,17 @@ _GRAFANA_VARIABLES = {
 }
 
 
-def _require_prometheus() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        message = "prometheus is not installed (Debian package prometheus; run `make servers`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}: CI must run the Prometheus scrape test")
-        pytest.skip(message)
-    return path
-
-
-class _Prometheus:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def api(self, path: str, **params: str) -> Any:
-        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10.0)
-        body = response.json()
-        assert body["status"] == "success", body
-        return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        data = self.api("query", query=expr)
-        assert data["resultType"] == "vector", data
-        result: list[dict[str, Any]] = data["result"]
-        return result
-
-    def wait_for(self, what: str, check: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + _WAIT_SECONDS
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"Prometheus never showed {what}")
-            time.sleep(0.25)
-
-
 @pytest.fixture(scope="module")
 def prometheus(
     live_service: LiveService, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[_Prometheus]:
-    executable = _require_prometheus()
-    tmp_path = tmp_path_factory.mktemp("prometheus")
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(_DEPLOY / "prometheus" / "rules" / "stats-service.rules.yml")],
-        "scrape_configs": [
-            {
-                "job_name": "stats-service",
-                "static_configs": [{"targets": [live_service.url.removeprefix("http://")]}],
-            }
-        ],
-    }
-    config_path = tmp_path / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                executable,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = _Prometheus(f"http://127.0.0.1:{port}")
-
-    def ready() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"prometheus exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{server.url}/-/ready", timeout=1.0).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        server.wait_for("readiness", ready)
+) -> Iterator[Prometheus]:
+    with running_prometheus(
+        live_service.url.removeprefix("http://"),
+        "stats-service",
+        tmp_path_factory.mktemp("prometheus"),
+        [_DEPLOY / "prometheus" / "rules" / "stats-service.rules.yml"],
+    ) as server:
         yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def _dashboard_expressions() -> list[tuple[str, str]]:
@@ -146,7 +65,7 @@ def _value(result: list[dict[str, Any]]) -> float:
     return float(sample["value"][1])
 
 
-def test_prometheus_scrapes_our_metrics(live_service: LiveService, prometheus: _Prometheus):
+def test_prometheus_scrapes_our_metrics(live_service: LiveService, prometheus: Prometheus):
     prometheus.wait_for(
         "the service up",
         lambda: [r["value"][1] for r in prometheus.query('up{job="stats-service"}')] == ["1"],
@@ -175,7 +94,7 @@ def test_prometheus_scrapes_our_metrics(live_service: LiveService, prometheus: _
     assert "/metrics" not in handlers
 
 
-def test_alert_rules_load_and_evaluate(prometheus: _Prometheus):
+def test_alert_rules_load_and_evaluate(prometheus: Prometheus):
     def loaded() -> bool:
         groups = prometheus.api("rules")["groups"]
         rules = [rule for group in groups for rule in group["rules"]]
@@ -198,7 +117,7 @@ def test_alert_rules_load_and_evaluate(prometheus: _Prometheus):
     assert firing == [], "a healthy service must not fire alerts"
 
 
-def test_every_dashboard_expression_evaluates(live_service: LiveService, prometheus: _Prometheus):
+def test_every_dashboard_expression_evaluates(live_service: LiveService, prometheus: Prometheus):
     def scraped_thrice() -> bool:
         result = prometheus.query('count_over_time(up{job="stats-service"}[1m])')
         return bool(result) and _value(result) >= 3
