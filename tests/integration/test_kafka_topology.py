@@ -146,14 +146,6 @@ class _Load:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known defect, open in issue 17: in two of four full-suite runs a forwarder's offset "
-        "commit failed with ILLEGAL_GENERATION during the rebalance after the kills, and not "
-        "every acknowledged event was in InfluxDB 120 s after the load; README, Scaling out"
-    ),
-)
 def test_every_acknowledged_event_is_stored_once_through_kills(
     topology: KafkaTopology, influxd: InfluxDServer, influx_database: str
 ) -> None:
