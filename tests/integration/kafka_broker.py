@@ -163,17 +163,22 @@ class KafkaBroker:
             *args,
         ]
 
+    def properties(self) -> str:
+        """The ``server.properties`` of this node (a cluster node overrides it)."""
+        return _PROPERTIES_TEMPLATE.format(
+            root=self.root.as_posix(),
+            port=self.port,
+            controller_port=self.controller_port,
+            partitions=self.partitions,
+        )
+
+    def format_options(self) -> list[str]:
+        """What ``kafka-storage format`` is told of the quorum: this node alone."""
+        return ["--standalone"]
+
     def _format(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.properties_path.write_text(
-            _PROPERTIES_TEMPLATE.format(
-                root=self.root.as_posix(),
-                port=self.port,
-                controller_port=self.controller_port,
-                partitions=self.partitions,
-            ),
-            encoding="utf-8",
-        )
+        self.properties_path.write_text(self.properties(), encoding="utf-8")
         command = self._java_command(
             "kafka.tools.StorageTool",
             "format",
@@ -181,7 +186,7 @@ class KafkaBroker:
             self.cluster_id,
             "-c",
             str(self.properties_path),
-            "--standalone",
+            *self.format_options(),
         )
         result = subprocess.run(command, capture_output=True, timeout=120, check=False)
         if result.returncode != 0:
@@ -222,6 +227,14 @@ class KafkaBroker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=self.stop_timeout_seconds)
+
+    def kill(self) -> None:
+        """SIGKILL, no shutdown at all (``kill -9``); ``start()`` brings it back."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.kill()
+        process.wait(timeout=self.stop_timeout_seconds)
 
     @contextlib.contextmanager
     def stopped(self) -> Iterator[None]:
