@@ -11,6 +11,7 @@ between a poll and a commit must not make any event go missing either.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -152,7 +153,7 @@ class _Recording:
 
 
 def test_the_group_stores_everything_through_a_join_and_refused_writes(
-    kafka_broker: KafkaBroker, kafka_topic: str
+    kafka_broker: KafkaBroker, kafka_topic: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = config(kafka_broker, kafka_topic)
     batch = events(6000)
@@ -194,6 +195,9 @@ def test_the_group_stores_everything_through_a_join_and_refused_writes(
     assert not missing, f"{len(missing)} events were never stored"
     assert set(stored_first) | set(stored_second) == want
     assert stored_second, "the member that joined never got a partition"
+    # A commit refused during the rebalance is a retry (a warning), not a forwarder error.
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
 
 
 def _delivery() -> DeliveryConfig:

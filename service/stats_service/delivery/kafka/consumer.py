@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stats_service.delivery.kafka.config import KafkaConfig
+from stats_service.delivery.queue import QueueUnavailable
 
 __all__ = ["EventConsumer", "GroupConsumer", "Message"]
 
@@ -168,11 +169,14 @@ class EventConsumer:
             self._unclaimed.extend(fresh)
 
     async def commit(self, next_offsets: Mapping[int, int]) -> int:
-        """Commit ``partition -> next offset to read`` for the partitions still held; how many."""
+        """Commit ``partition -> next offset to read`` for the partitions still held; how many.
+
+        A refused commit raises :class:`~stats_service.delivery.queue.QueueUnavailable`.
+        """
         return int(await self._run(lambda: self._commit(next_offsets)))
 
     def _commit(self, next_offsets: Mapping[int, int]) -> int:
-        from confluent_kafka import TopicPartition  # noqa: PLC0415 - the optional extra
+        from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415 - the extra
 
         assigned = self._held()
         held = [
@@ -181,7 +185,12 @@ class EventConsumer:
             if partition in assigned
         ]
         if held:
-            self._consumer.commit(offsets=held, asynchronous=False)
+            try:
+                self._consumer.commit(offsets=held, asynchronous=False)
+            except KafkaException as exc:
+                # Refused during a rebalance (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS) or
+                # no coordinator now: the settled entries stay in hand and are written again.
+                raise QueueUnavailable(f"the offset commit failed: {exc.args[0]}") from None
         return len(held)
 
     async def lag(self) -> dict[int, int]:
