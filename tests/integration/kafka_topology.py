@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import subprocess
 import threading
 import time
 import uuid
@@ -76,24 +75,17 @@ class ForwarderProcess(ServiceProcess):
         env["STATS_KAFKA_FORWARDER_METRICS_PORT"] = str(self.port)
         return env
 
-    def start(self, timeout_seconds: float = 30.0) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"stats-service forward exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/metrics", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"stats-service forward did not serve /metrics:\n{self.log_tail()}")
+    def ready(self) -> bool:
+        """Whether ``/metrics`` answers 200 now."""
+        try:
+            return httpx.get(f"{self.url}/metrics", timeout=1.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def start_error(self, exit_code: int | None, timeout_seconds: float | None) -> Exception:
+        if timeout_seconds is None:
+            return RuntimeError(f"stats-service forward exited early:\n{self.log_tail()}")
+        return RuntimeError(f"stats-service forward did not serve /metrics:\n{self.log_tail()}")
 
     def metrics(self) -> str:
         return httpx.get(f"{self.url}/metrics", timeout=5).text
