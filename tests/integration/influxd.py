@@ -9,17 +9,14 @@ while and bring it back as it was.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import signal
 import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+
+from server_process import ServerProcess
 
 __all__ = ["InfluxDServer", "InfluxDStartError", "find_free_port", "influxd_executable"]
 
@@ -104,7 +101,7 @@ def find_free_port() -> int:
         return port
 
 
-class InfluxDServer:
+class InfluxDServer(ServerProcess):
     """One ``influxd`` process on loopback with its own config and data under ``root``."""
 
     def __init__(
@@ -125,21 +122,11 @@ class InfluxDServer:
         self.rpc_port = find_free_port()
         self.config_path = root / "influxdb.conf"
         self.log_path = root / "influxd.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         """Base URL of the HTTP API, e.g. ``http://127.0.0.1:8086``."""
         return f"http://127.0.0.1:{self.http_port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The process id while running, else None."""
-        return self._process.pid if self.is_running() and self._process else None
-
-    def is_running(self) -> bool:
-        """Whether the influxd process is alive (not whether it answers yet)."""
-        return self._process is not None and self._process.poll() is None
 
     def write_config(self) -> None:
         """(Re)write the config file; the ports and directories never change."""
@@ -154,49 +141,34 @@ class InfluxDServer:
             encoding="utf-8",
         )
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        return [self.executable, "-config", str(self.config_path)]
+
+    def ready(self) -> bool:
+        return self.ping(timeout_seconds=0.5)
+
+    def start_error(self, exit_code: int | None, timeout_seconds: float | None) -> Exception:
+        if timeout_seconds is None:
+            return InfluxDStartError(
+                f"influxd exited with code {exit_code} before answering /ping;"
+                f" log tail:\n{self.log_tail()}"
+            )
+        return InfluxDStartError(
+            f"influxd did not answer /ping on {self.url} within"
+            f" {timeout_seconds} s; log tail:\n{self.log_tail()}"
+        )
+
+    def start(self, timeout_seconds: float | None = None) -> None:
         """Start influxd and wait (bounded) until ``/ping`` answers 204."""
         if self.is_running():
             return
         self.write_config()
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                [self.executable, "-config", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL after ``stop_timeout_seconds``; idempotent."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=self.stop_timeout_seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=self.stop_timeout_seconds)
+        self.launch(self.startup_timeout_seconds if timeout_seconds is None else timeout_seconds)
 
     def restart(self) -> None:
         """Stop and start again on the same ports with the same data."""
         self.stop()
         self.start()
-
-    @contextlib.contextmanager
-    def stopped(self) -> Iterator[None]:
-        """Stop influxd for the ``with`` block and start it again afterwards, even on error."""
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
 
     def ping(self, timeout_seconds: float = 1.0) -> bool:
         """Whether ``GET /ping`` answers 204 now."""
@@ -213,25 +185,6 @@ class InfluxDServer:
         except FileNotFoundError:
             return ""
         return text[-max_chars:]
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_seconds
-        while True:
-            process = self._process
-            if process is None or process.poll() is not None:
-                code = None if process is None else process.returncode
-                raise InfluxDStartError(
-                    f"influxd exited with code {code} before answering /ping;"
-                    f" log tail:\n{self.log_tail()}"
-                )
-            if self.ping(timeout_seconds=0.5):
-                return
-            if time.monotonic() >= deadline:
-                raise InfluxDStartError(
-                    f"influxd did not answer /ping on {self.url} within"
-                    f" {self.startup_timeout_seconds} s; log tail:\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
 
     def __enter__(self) -> InfluxDServer:
         self.start()

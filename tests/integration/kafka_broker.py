@@ -9,17 +9,15 @@ so outage tests can take the broker away and bring it back as it was.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+
+from server_process import ServerProcess
 
 __all__ = [
     "KafkaBroker",
@@ -105,7 +103,7 @@ def _free_port() -> int:
         return port
 
 
-class KafkaBroker:
+class KafkaBroker(ServerProcess):
     """One combined broker+controller JVM on loopback with its data under ``root``."""
 
     def __init__(
@@ -126,27 +124,18 @@ class KafkaBroker:
         self.heap = heap
         self.startup_timeout_seconds = startup_timeout_seconds
         self.stop_timeout_seconds = stop_timeout_seconds
+        self.ready_poll_seconds = 0.1
         self.port = _free_port()
         self.controller_port = _free_port()
         self.cluster_id = str(uuid.UUID(bytes=uuid.uuid4().bytes))
         self.properties_path = root / "server.properties"
         self.log_path = root / "kafka.log"
         self._formatted = False
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
         """``host:port`` for clients."""
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The JVM's process id while running, else None."""
-        return self._process.pid if self._process is not None and self.is_running() else None
-
-    def is_running(self) -> bool:
-        """Whether the JVM is alive (not whether it accepts connections yet)."""
-        return self._process is not None and self._process.poll() is None
 
     def _java_command(self, main: str, *args: str) -> list[str]:
         return [
@@ -163,17 +152,22 @@ class KafkaBroker:
             *args,
         ]
 
+    def properties(self) -> str:
+        """The ``server.properties`` of this node (a cluster node overrides it)."""
+        return _PROPERTIES_TEMPLATE.format(
+            root=self.root.as_posix(),
+            port=self.port,
+            controller_port=self.controller_port,
+            partitions=self.partitions,
+        )
+
+    def format_options(self) -> list[str]:
+        """What ``kafka-storage format`` is told of the quorum: this node alone."""
+        return ["--standalone"]
+
     def _format(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.properties_path.write_text(
-            _PROPERTIES_TEMPLATE.format(
-                root=self.root.as_posix(),
-                port=self.port,
-                controller_port=self.controller_port,
-                partitions=self.partitions,
-            ),
-            encoding="utf-8",
-        )
+        self.properties_path.write_text(self.properties(), encoding="utf-8")
         command = self._java_command(
             "kafka.tools.StorageTool",
             "format",
@@ -181,7 +175,7 @@ class KafkaBroker:
             self.cluster_id,
             "-c",
             str(self.properties_path),
-            "--standalone",
+            *self.format_options(),
         )
         result = subprocess.run(command, capture_output=True, timeout=120, check=False)
         if result.returncode != 0:
@@ -192,45 +186,29 @@ class KafkaBroker:
             )
         self._formatted = True
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        return self._java_command("kafka.Kafka", str(self.properties_path))
+
+    def ready(self) -> bool:
+        return self._accepts()
+
+    def start_error(self, exit_code: int | None, timeout_seconds: float | None) -> Exception:
+        if timeout_seconds is None:
+            return KafkaStartError(
+                f"kafka exited with code {exit_code} before listening; log tail:\n{self.log_tail()}"
+            )
+        return KafkaStartError(
+            f"kafka did not listen on {self.bootstrap_servers} within"
+            f" {timeout_seconds} s; log tail:\n{self.log_tail()}"
+        )
+
+    def start(self, timeout_seconds: float | None = None) -> None:
         """Format once, start ``kafka.Kafka`` and wait (bounded) until the port accepts."""
         if self.is_running():
             return
         if not self._formatted:
             self._format()
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                self._java_command("kafka.Kafka", str(self.properties_path)),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """SIGTERM (a clean shutdown), then SIGKILL after the timeout; idempotent."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=self.stop_timeout_seconds)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=self.stop_timeout_seconds)
-
-    @contextlib.contextmanager
-    def stopped(self) -> Iterator[None]:
-        """Stop the broker for the ``with`` block and start it again afterwards, even on error."""
-        self.stop()
-        try:
-            yield
-        finally:
-            self.start()
+        self.launch(self.startup_timeout_seconds if timeout_seconds is None else timeout_seconds)
 
     def log_tail(self, max_chars: int = 4000) -> str:
         """The end of the broker's output, for failure messages."""
@@ -246,24 +224,6 @@ class KafkaBroker:
                 return True
         except OSError:
             return False
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout_seconds
-        while True:
-            process = self._process
-            if process is None or process.poll() is not None:
-                code = None if process is None else process.returncode
-                raise KafkaStartError(
-                    f"kafka exited with code {code} before listening; log tail:\n{self.log_tail()}"
-                )
-            if self._accepts():
-                return
-            if time.monotonic() >= deadline:
-                raise KafkaStartError(
-                    f"kafka did not listen on {self.bootstrap_servers} within"
-                    f" {self.startup_timeout_seconds} s; log tail:\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
 
     def __enter__(self) -> KafkaBroker:
         self.start()

@@ -10,16 +10,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from server_process import ServerProcess
 
 __all__ = ["LiveService", "ServiceProcess", "free_port", "uvicorn_workers_command"]
 
@@ -60,7 +59,7 @@ def _cli() -> list[str]:
 
 
 @dataclass
-class ServiceProcess:
+class ServiceProcess(ServerProcess):
     """One stats-service process; ``start``/``stop``/``kill`` keep the data dir."""
 
     data_dir: Path
@@ -114,43 +113,21 @@ class ServiceProcess:
         """How the service is started (subclasses run it under uvicorn directly)."""
         return [*_cli(), "serve"]
 
-    def start(self, timeout_seconds: float = 30.0) -> None:
+    def ready(self) -> bool:
+        """Whether ``/ping`` answers 200 now."""
+        try:
+            return httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def start_error(self, exit_code: int | None, timeout_seconds: float | None) -> Exception:
+        if timeout_seconds is None:
+            return RuntimeError(f"stats-service exited early:\n{self.log_tail()}")
+        return RuntimeError(f"{self.command()[0]} did not answer /ping in time:\n{self.log_tail()}")
+
+    def start(self, timeout_seconds: float | None = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout_seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"stats-service exited early:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/ping", timeout=1.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"{self.command()[0]} did not answer /ping in time:\n{self.log_tail()}")
-
-    def stop(self, timeout_seconds: float = 15.0) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_seconds)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hooks run (crash simulation)."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(5)
-            self.process = None
+        self.launch(30.0 if timeout_seconds is None else timeout_seconds)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

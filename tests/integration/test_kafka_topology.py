@@ -13,52 +13,24 @@ was not sent is there. With the broker stopped, the replicas answer 503 with
 
 from __future__ import annotations
 
-import itertools
 import os
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 from influxd import InfluxDServer
 from kafka_broker import KafkaBroker
-from kafka_topology import KafkaTopology, kafka_env
+from kafka_topology import EventLoad, KafkaTopology, influx_ids, kafka_env, wait_for
 
 from stats_client import Analytics
-from stats_service.events.model import format_time
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb, pytest.mark.kafka]
 
-T0 = 1_763_850_000_000_000_000
-BATCH = 500
 EVENTS = int(os.environ.get("STATS_TEST_KAFKA_EVENTS", "200000"))
-
-
-def influx_ids(url: str, database: str) -> list[str]:
-    """Every stored point's event id (one per point), read in windows of time."""
-    ids: list[str] = []
-    response = httpx.post(
-        f"{url}/query",
-        data={"q": 'SELECT "event_id" FROM "analytics"', "db": database, "chunked": "false"},
-        timeout=60,
-    )
-    response.raise_for_status()
-    for series in response.json()["results"][0].get("series") or []:
-        ids.extend(row[1] for row in series["values"])
-    return ids
-
-
-def wait_for(predicate: Callable[[], bool], timeout_seconds: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout_seconds} s")
-        time.sleep(0.25)
 
 
 @pytest.fixture
@@ -82,78 +54,7 @@ def topology(
         topo.stop()
 
 
-class _Load:
-    """Posts numbered events in batches round-robin over the replicas; records outcomes."""
-
-    def __init__(self, urls: list[str], token: str, total: int, threads: int = 3) -> None:
-        self.urls = urls
-        self.token = token
-        self.total = total
-        self.run_id = uuid.uuid4().hex[:8]
-        self.acknowledged: set[str] = set()
-        self.unknown: set[str] = set()
-        self.statuses: dict[int | str, int] = {}
-        self._numbers = itertools.count(0, BATCH)
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
-
-    def event_id(self, number: int) -> str:
-        return f"{self.run_id}-{number:07d}"
-
-    def _run(self, index: int) -> None:
-        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
-        with httpx.Client(headers=headers, timeout=30) as client:
-            for request in itertools.count(index):
-                start = next(self._numbers)
-                if start >= self.total:
-                    return
-                numbers = range(start, min(start + BATCH, self.total))
-                ids = [self.event_id(n) for n in numbers]
-                body = orjson.dumps(
-                    [
-                        {
-                            "event": "load",
-                            "uid": f"user-{n % 97}",
-                            "event_id": self.event_id(n),
-                            "time": format_time(T0 + n * 1000),
-                            "n": n,
-                        }
-                        for n in numbers
-                    ]
-                )
-                url = self.urls[request % len(self.urls)]
-                try:
-                    status: int | str = client.post(f"{url}/log/events", content=body).status_code
-                except httpx.TransportError:
-                    status = "transport"
-                with self._lock:
-                    self.statuses[status] = self.statuses.get(status, 0) + 1
-                    (self.acknowledged if status == 200 else self.unknown).update(ids)
-
-    def start(self) -> None:
-        for thread in self._threads:
-            thread.start()
-
-    def join(self, timeout_seconds: float) -> None:
-        for thread in self._threads:
-            thread.join(timeout_seconds)
-            assert not thread.is_alive(), "the load did not finish in time"
-
-    @property
-    def done(self) -> int:
-        with self._lock:
-            return len(self.acknowledged) + len(self.unknown)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known defect, open in issue 17: in two of four full-suite runs a forwarder's offset "
-        "commit failed with ILLEGAL_GENERATION during the rebalance after the kills, and not "
-        "every acknowledged event was in InfluxDB 120 s after the load; README, Scaling out"
-    ),
-)
 def test_every_acknowledged_event_is_stored_once_through_kills(
     topology: KafkaTopology, influxd: InfluxDServer, influx_database: str
 ) -> None:
@@ -161,7 +62,7 @@ def test_every_acknowledged_event_is_stored_once_through_kills(
         topology.add_replica()
     for _ in range(2):
         topology.add_forwarder()
-    load = _Load([r.url for r in topology.replicas], topology.token(), EVENTS)
+    load = EventLoad([r.url for r in topology.replicas], topology.token(), EVENTS)
     load.start()
     wait_for(lambda: load.done >= EVENTS // 4, 120, "a quarter of the load")
     topology.forwarders[0].kill()  # mid-stream: its uncommitted batch goes to the other member

@@ -6,11 +6,20 @@ worker thread of its own (``poll``, ``commit``, lag), one at a time, awaited
 from the event loop. Offsets are committed only when told to (after the
 backend stored the events); nothing is committed automatically.
 
+A poll never loses what it consumed. librdkafka's position moves past every
+message ``consume`` returns, and a commit past a later offset would skip the
+earlier ones for good, so consumed messages are kept in a buffer until a
+``poll`` returns them to a caller that is still there: when the awaiting
+caller is cancelled (the forwarder drops its read-ahead batch after a failed
+write or a refused commit), the next ``poll`` returns them first.
+
 Rebalances happen inside ``poll``: revoked (or lost) partitions are reported
 to the ``on_revoke`` callback (the queue drops the entries it handed out from
 them; whoever holds them next reads them again from the last committed
-offset), and a commit is filtered to the partitions librdkafka says are
-still assigned, so a late settlement never moves another member's offset.
+offset), their buffered messages are dropped, and a commit is filtered to the
+partitions librdkafka says are still assigned, so a late settlement never
+moves another member's offset. A partition assigned again starts from its
+committed offset (the assignment carries no offset of its own).
 """
 
 from __future__ import annotations
@@ -18,11 +27,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from stats_service.delivery.kafka.config import KafkaConfig
+from stats_service.delivery.queue import QueueUnavailable
 
 __all__ = ["EventConsumer", "GroupConsumer", "Message"]
 
@@ -47,7 +58,7 @@ class GroupConsumer(Protocol):
         ...
 
     async def poll(self, max_messages: int, timeout_seconds: float) -> list[Message]:
-        """Up to ``max_messages`` messages of the partitions held."""
+        """Up to ``max_messages`` messages of the partitions held; a cancelled poll loses none."""
         ...
 
     async def commit(self, next_offsets: Mapping[int, int]) -> int:
@@ -76,6 +87,8 @@ class EventConsumer:
         self._on_revoke = on_revoke or (lambda _partitions: None)
         self._consumer: Any = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._unclaimed: list[Message] = []  # consumed, not yet returned by a poll
+        self._unclaimed_lock = threading.Lock()
 
     def _held(self) -> set[int]:
         """The partitions librdkafka says this member holds now (on the consumer thread)."""
@@ -106,6 +119,8 @@ class EventConsumer:
     def _revoke(self, _consumer: Any, partitions: list[Any]) -> None:
         revoked = {p.partition for p in partitions}
         _log.info("partitions %s revoked; their unsettled entries are abandoned", sorted(revoked))
+        with self._unclaimed_lock:
+            self._unclaimed = [m for m in self._unclaimed if m.partition not in revoked]
         self._on_revoke(revoked)
 
     async def _run(self, call: Callable[[], Any]) -> Any:
@@ -114,12 +129,28 @@ class EventConsumer:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def poll(self, max_messages: int, timeout_seconds: float) -> list[Message]:
-        """Up to ``max_messages`` messages, waiting at most ``timeout_seconds`` for the first."""
-        return list(await self._run(lambda: self._poll(max_messages, timeout_seconds)))
+        """Up to ``max_messages`` messages, waiting at most ``timeout_seconds`` for the first.
 
-    def _poll(self, max_messages: int, timeout_seconds: float) -> list[Message]:
+        Messages a cancelled poll consumed come first (see the module docstring).
+        """
+        if not self._has_unclaimed():
+            await self._run(lambda: self._fetch(max_messages, timeout_seconds))
+        # From here to the return nothing awaits: a caller that gets here gets them.
+        with self._unclaimed_lock:
+            claimed = self._unclaimed[:max_messages]
+            del self._unclaimed[:max_messages]
+        return claimed
+
+    def _has_unclaimed(self) -> bool:
+        with self._unclaimed_lock:
+            return bool(self._unclaimed)
+
+    def _fetch(self, max_messages: int, timeout_seconds: float) -> None:
+        """Consume into the buffer (on the consumer thread), unless it holds messages already."""
+        if self._has_unclaimed():
+            return  # a poll queued behind a cancelled one: hand those out first
         raw = self._consumer.consume(num_messages=max_messages, timeout=timeout_seconds)
-        out: list[Message] = []
+        fresh: list[Message] = []
         held = self._held() if raw else set()
         for message in raw:
             error = message.error()
@@ -131,17 +162,21 @@ class EventConsumer:
             partition = message.partition()
             if partition not in held:
                 continue  # fetched before a revoke; the new owner reads it
-            out.append(
+            fresh.append(
                 Message(partition, message.offset(), message.key() or b"", message.value() or b"")
             )
-        return out
+        with self._unclaimed_lock:
+            self._unclaimed.extend(fresh)
 
     async def commit(self, next_offsets: Mapping[int, int]) -> int:
-        """Commit ``partition -> next offset to read`` for the partitions still held; how many."""
+        """Commit ``partition -> next offset to read`` for the partitions still held; how many.
+
+        A refused commit raises :class:`~stats_service.delivery.queue.QueueUnavailable`.
+        """
         return int(await self._run(lambda: self._commit(next_offsets)))
 
     def _commit(self, next_offsets: Mapping[int, int]) -> int:
-        from confluent_kafka import TopicPartition  # noqa: PLC0415 - the optional extra
+        from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415 - the extra
 
         assigned = self._held()
         held = [
@@ -150,7 +185,12 @@ class EventConsumer:
             if partition in assigned
         ]
         if held:
-            self._consumer.commit(offsets=held, asynchronous=False)
+            try:
+                self._consumer.commit(offsets=held, asynchronous=False)
+            except KafkaException as exc:
+                # Refused during a rebalance (ILLEGAL_GENERATION, REBALANCE_IN_PROGRESS) or
+                # no coordinator now: the settled entries stay in hand and are written again.
+                raise QueueUnavailable(f"the offset commit failed: {exc.args[0]}") from None
         return len(held)
 
     async def lag(self) -> dict[int, int]:
@@ -176,6 +216,8 @@ class EventConsumer:
         """Leave the group (its partitions go to the other members) and stop the thread."""
         consumer, self._consumer = self._consumer, None
         executor, self._executor = self._executor, None
+        with self._unclaimed_lock:
+            self._unclaimed.clear()  # never committed: the partitions' next owners read them
         if consumer is not None and executor is not None:
             await asyncio.get_running_loop().run_in_executor(executor, consumer.close)
         if executor is not None:
