@@ -13,6 +13,9 @@ One class, two roles:
   settled. Entries handed out but not settled stay buffered and are handed
   out again when the forwarder retries from the start (``after_seq=0``).
 
+The live stream does not read the queue: :meth:`KafkaQueue.live_log` opens
+a tail of the topic for it (:mod:`.tail`).
+
 What is readable before forwarding: nothing. ``get_pending`` and
 ``query_pending`` find no events, so ``GET /log/event/{id}`` answers from the
 backend once the event is forwarded (typically within the linger time).
@@ -37,6 +40,8 @@ from stats_service.delivery.kafka.deadletter import (
 )
 from stats_service.delivery.kafka.lag import KafkaMetrics, NoKafkaMetrics
 from stats_service.delivery.kafka.producer import EventProducer
+from stats_service.delivery.kafka.tail import KafkaTail
+from stats_service.delivery.kafka.tail_reader import TopicTail
 from stats_service.delivery.lease import ForwardingLease
 from stats_service.delivery.queue import (
     Appended,
@@ -332,6 +337,10 @@ class KafkaQueue:
         return self._consumer
 
     # -- reads --------------------------------------------------------------------
+
+    def live_log(self) -> KafkaTail:
+        """A new tail of the topic for this replica's live stream (start it to read)."""
+        return KafkaTail(TopicTail(self._config), retain_events=self._config.stream_retain_events)
 
     async def get_pending(self, event_id: str) -> Event | None:
         """Nothing is readable before it is forwarded (see the module docstring)."""
