@@ -45,15 +45,3 @@ def test_a_store_that_is_a_log_is_followed_directly() -> None:
     assert event_log_of(store) is store
     assert event_log_of(object()) is None  # type: ignore[arg-type]
 
-
-def test_a_kafka_queue_gives_a_tail_of_its_topic() -> None:
-    from stats_service.delivery.durable import DurableStore  # noqa: PLC0415
-    from stats_service.delivery.kafka import KafkaConfig, KafkaQueue  # noqa: PLC0415
-    from stats_service.delivery.kafka.tail import KafkaTail  # noqa: PLC0415
-
-    queue = KafkaQueue(KafkaConfig(topic="t", stream_retain_events=5))
-    first = event_log_of(DurableStore(MemoryStore(), queue))
-    second = event_log_of(DurableStore(MemoryStore(), queue))
-    assert isinstance(first, KafkaTail)
-    assert isinstance(second, KafkaTail)
-    assert first is not second  # one reader per stream component (per process)

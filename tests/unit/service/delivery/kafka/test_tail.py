@@ -14,7 +14,7 @@ from stats_service.delivery.kafka.consumer import Message
 from stats_service.delivery.kafka.tail import KafkaTail, format_cursor, parse_cursor
 from stats_service.errors import Gone
 from stats_service.events.model import Event
-from stats_service.storage.log import EventLog, LiveLog, ResumableLog
+from stats_service.storage.log import EventLog, LiveLog, LiveLogSource, ResumableLog
 from stats_service.stream import StreamConfig, StreamFilter, Tailer
 from stats_service.stream.subscription import Ended, Subscription
 
@@ -205,3 +205,13 @@ def test_a_resume_point_older_than_what_is_kept_is_gone() -> None:
         await tail.stop()
 
     _run(scenario)
+
+
+def test_a_kafka_queue_opens_a_new_tail_of_its_topic_for_each_stream() -> None:
+    from stats_service.delivery.kafka import KafkaConfig, KafkaQueue  # noqa: PLC0415
+
+    queue = KafkaQueue(KafkaConfig(topic="t", stream_retain_events=5))
+    assert isinstance(queue, LiveLogSource)
+    first, second = queue.live_log(), queue.live_log()
+    assert isinstance(first, KafkaTail)
+    assert first is not second
