@@ -44,4 +44,3 @@ def test_a_store_that_is_a_log_is_followed_directly() -> None:
     store = MemoryStore()
     assert event_log_of(store) is store
     assert event_log_of(object()) is None  # type: ignore[arg-type]
-
