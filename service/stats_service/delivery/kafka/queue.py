@@ -34,12 +34,13 @@ from stats_service.delivery.kafka.codec import decode_event, encode_event
 from stats_service.delivery.kafka.config import KafkaConfig
 from stats_service.delivery.kafka.consumer import EventConsumer, GroupConsumer, Message
 from stats_service.delivery.kafka.deadletter import (
+    KafkaDeadLetterTopic,
     dead_letter_messages,
-    read_dead_letters,
     send_dead_letters,
 )
 from stats_service.delivery.kafka.lag import KafkaMetrics, NoKafkaMetrics
 from stats_service.delivery.kafka.producer import EventProducer
+from stats_service.delivery.kafka.replay import DeadLetters
 from stats_service.delivery.kafka.tail import KafkaTail
 from stats_service.delivery.kafka.tail_reader import TopicTail
 from stats_service.delivery.lease import ForwardingLease
@@ -383,10 +384,18 @@ class KafkaQueue:
 
     # -- dead letters ---------------------------------------------------------------
 
+    def _dead_letters(self) -> DeadLetters:
+        if not self._started:
+            raise QueueUnavailable("the Kafka queue is not open")
+        return DeadLetters(
+            KafkaDeadLetterTopic(self._config, self._producer), clock_ns=self._clock_ns
+        )
+
     async def deadletters(self, limit: int = 100) -> list[DeadLetter]:
-        """The first ``limit`` messages of the dead-letter topic."""
-        return await read_dead_letters(self._config, limit)
+        """The oldest ``limit`` dead letters not replayed yet (see :mod:`.replay`)."""
+        return await self._dead_letters().list(limit)
 
     async def replay(self, event_ids: Sequence[str] | None = None) -> int:
-        """Replaying is done with Kafka's own tools (copy the dead-letter topic back); 0."""
-        return 0
+        """Put dead letters (all, or these) back on the events topic and tombstone them;
+        how many (a second replay finds them replayed)."""
+        return await self._dead_letters().replay(event_ids)
