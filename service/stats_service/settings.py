@@ -232,6 +232,17 @@ class Settings:
         default=10_000,
         metadata=_doc("kafka: newest events a replica keeps for stream resumes (410 beyond)."),
     )
+    kafka_monitor_results_topic: str = field(
+        default="",
+        metadata=_doc(
+            "kafka: topic for check results, applied by `stats-service monitor-aggregate`; "
+            "empty: checkers write the monitor store."
+        ),
+    )
+    kafka_monitor_aggregator_group: str = field(
+        default="stats-monitor-aggregators",
+        metadata=_doc("kafka: consumer group of `stats-service monitor-aggregate`."),
+    )
     max_body_bytes: int = field(
         default=1_048_576, metadata=_doc("Largest body of `POST /log/event`.")
     )
