@@ -77,6 +77,11 @@ class ResumableLog(Protocol):
 class LiveLog(Protocol):
     """A log that runs while it is followed (it reads a remote log into memory)."""
 
+    @property
+    def failing(self) -> bool:
+        """Whether its last read of the remote log failed."""
+        ...
+
     async def start(self) -> None:
         """Start reading."""
         ...

@@ -124,6 +124,8 @@ class StreamComponent:
             return ComponentHealth(ok=False, detail="not running")
         if self._tailer.failing:
             return ComponentHealth(ok=False, detail="reading the durable log fails")
+        if self._live is not None and self._live.failing:
+            return ComponentHealth(ok=False, detail="reading the events topic fails")
         return ComponentHealth(ok=True, detail=f"{self._tailer.clients} clients")
 
 

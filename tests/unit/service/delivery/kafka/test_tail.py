@@ -215,3 +215,26 @@ def test_a_kafka_queue_opens_a_new_tail_of_its_topic_for_each_stream() -> None:
     first, second = queue.live_log(), queue.live_log()
     assert isinstance(first, KafkaTail)
     assert first is not second
+
+
+class BrokenReader(IdleReader):
+    """Its brokers went away after the first refresh."""
+
+    async def poll(self, max_messages: int, timeout_seconds: float) -> list[Message]:
+        raise RuntimeError("no broker")
+
+
+def test_a_failing_read_is_reported_and_retried() -> None:
+    async def scenario() -> tuple[bool, bool]:
+        tail = KafkaTail(BrokenReader(), poll_seconds=0.01)
+        await tail.start()
+        before = tail.failing
+        for _ in range(100):
+            if tail.failing:
+                break
+            await asyncio.sleep(0.01)
+        failing = tail.failing
+        await tail.stop()
+        return before, failing
+
+    assert _run(scenario) == (False, True)
