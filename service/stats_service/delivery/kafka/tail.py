@@ -118,7 +118,11 @@ class KafkaTail:
         if self._task is not None:
             return
         await self._reader.open()
-        self._assigned(await self._reader.refresh())
+        try:
+            self._assigned(await self._reader.refresh())
+        except Exception:  # noqa: BLE001 -- no broker yet: the reading task tries again
+            _log.warning("the events topic is not readable yet; the live stream waits for it")
+            self._failing = True
         self._task = asyncio.create_task(self._run(), name="kafka-stream-tail")
 
     async def stop(self) -> None:

@@ -59,17 +59,16 @@ class TopicTail:
     def _refresh(self) -> dict[int, int]:
         from confluent_kafka import TopicPartition  # noqa: PLC0415 - the optional extra
 
-        first, self._refreshed = not self._refreshed, True
+        first = not self._refreshed  # the first answer decides "at the end"
         topic_name = self._config.topic
         try:
             metadata = self._consumer.list_topics(topic_name, timeout=_METADATA_SECONDS)
         except Exception:  # noqa: BLE001 -- no broker now: try again at the next refresh
             _log.debug("no metadata for %s", topic_name, exc_info=True)
-            if first:
-                self._refreshed = False  # the first answer still decides "at the end"
             return {}
         topic = metadata.topics.get(topic_name)
         if topic is None or topic.error is not None:
+            self._refreshed = True
             return {}  # not created yet: whatever it gets later is new
         found: dict[int, int] = {}
         for partition in sorted(set(topic.partitions) - self._assigned):
@@ -82,6 +81,7 @@ class TopicTail:
                 [TopicPartition(topic_name, p, offset) for p, offset in found.items()]
             )
             self._assigned.update(found)
+        self._refreshed = True
         return found
 
     async def poll(self, max_messages: int, timeout_seconds: float) -> list[Message]:

@@ -238,3 +238,31 @@ def test_a_failing_read_is_reported_and_retried() -> None:
         return before, failing
 
     assert _run(scenario) == (False, True)
+
+
+class LateReader(IdleReader):
+    """The brokers do not answer the first refresh."""
+
+    async def refresh(self) -> dict[int, int]:
+        self.refreshes += 1
+        if self.refreshes == 1:
+            raise RuntimeError("no broker yet")
+        return {0: 4} if self.refreshes == 2 else {}
+
+
+def test_a_tail_starts_without_brokers_and_assigns_once_they_answer() -> None:
+    async def scenario() -> tuple[bool, list[str]]:
+        reader = LateReader()
+        tail = KafkaTail(reader, poll_seconds=0.01)
+        await tail.start()  # does not raise: the service starts without its brokers
+        failing = tail.failing
+        for _ in range(100):
+            if reader.refreshes >= 2:
+                break
+            await asyncio.sleep(0.01)
+        tail.ingest(messages("a3 a4 a5"))  # a3 is before where the partition was assigned
+        ids = [e.event_id for e in await tail.read_after(0, 10)]
+        await tail.stop()
+        return failing, ids
+
+    assert _run(scenario) == (True, ["a4", "a5"])
