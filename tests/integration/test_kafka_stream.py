@@ -11,6 +11,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -59,6 +60,17 @@ def _post(url: str, token: str, name: str) -> str:
     assert response.status_code == 200, response.text
     event_id: str = response.json()
     return event_id
+
+
+def _burst(url: str, token: str, prefix: str, count: int) -> list[str]:
+    """``count`` events in one ``POST /log/events``; their ids."""
+    ids = [f"{prefix}-{n:04d}" for n in range(count)]
+    body = [{"event": "burst", "uid": prefix, "event_id": event_id} for event_id in ids]
+    response = httpx.post(
+        f"{url}/log/events", json=body, headers={"Authorization": f"Token {token}"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return ids
 
 
 @contextlib.contextmanager
@@ -123,14 +135,18 @@ def test_a_resumed_stream_neither_repeats_nor_skips(replicas, resume_on: int) ->
     with _stream(urls[0], token) as stream:
         first = _post(urls[1], token, f"{run}-first")
         assert _next_event(stream).json()["event_id"] == first
-        posted = [_post(urls[n % 2], token, f"{run}-{n}") for n in range(20)]
-        cut = [_next_event(stream) for _ in range(8)]  # the client goes after eight
+        # two bursts at once, one to each replica: the partitions fill concurrently,
+        # so the replicas' tails may read them in different interleavings
+        with ThreadPoolExecutor(2) as pool:
+            bursts = list(pool.map(lambda n: _burst(urls[n], token, f"{run}-{n}", 150), (0, 1)))
+        posted = [*bursts[0], *bursts[1]]
+        cut = [_next_event(stream) for _ in range(100)]  # the client goes after a hundred
     seen = [frame.json()["event_id"] for frame in cut]
     cursor = cut[-1].id
     assert cursor is not None
     later = [_post(urls[n % 2], token, f"{run}-later-{n}") for n in range(12)]
     missed = set(posted) - set(seen) | set(later)
-    assert len(missed) == 24
+    assert len(missed) == 300 - 100 + 12
     with _stream(urls[resume_on], token, last_event_id=cursor) as resumed:
         again = [_next_event(resumed).json()["event_id"] for _ in range(len(missed))]
         extra = _until_quiet(resumed)
