@@ -35,6 +35,11 @@ from benchmarks.client_sdk import ClientConfig, run_client
 from benchmarks.collect import CollectBenchConfig, run_collect
 from benchmarks.hotpath_profile import ProfileConfig, find_py_spy, run_profile
 from benchmarks.kafka_scale import KafkaBenchConfig, KafkaUnavailable, run_kafka
+from benchmarks.kafka_stream import (
+    KafkaStreamBenchConfig,
+    KafkaStreamUnavailable,
+    run_kafka_stream,
+)
 from benchmarks.loadgen import WrkLoad, wrk_version
 from benchmarks.report import (
     SCHEMA_VERSION,
@@ -49,7 +54,17 @@ from benchmarks.stream import StreamBenchConfig, run_stream
 
 __all__ = ["SECTIONS", "RunnerConfig", "main", "parse_config", "run_batch"]
 
-SECTIONS = ("single", "client", "batch", "profile", "collect", "export", "kafka", "stream")
+SECTIONS = (
+    "single",
+    "client",
+    "batch",
+    "profile",
+    "collect",
+    "export",
+    "kafka",
+    "stream",
+    "kafka_stream",
+)
 """What the runner can run; ``--only`` picks some."""
 
 _DEFAULT_BATCH_ENTRY = "benchmarks.ingest_vs_raw_write:run"
@@ -469,6 +484,7 @@ def _checks(doc: Mapping[str, Any]) -> list[str]:
         "export",
         "kafka",
         "stream",
+        "kafka_stream",
     ):
         failure = doc.get(section, {}).get("failed")
         if failure:
@@ -596,6 +612,18 @@ def run(config: RunnerConfig, work_dir: Path, log: Callable[[str], None]) -> dic
             doc["stream"] = {"failed": str(exc)}
 
     section("stream", "live stream: delivery latency, ingest with 0 vs 50 subscribers", stream)
+
+    def kafka_stream() -> None:
+        try:
+            doc["kafka_stream"] = run_kafka_stream(KafkaStreamBenchConfig(), work_dir, log)
+        except KafkaStreamUnavailable as exc:
+            log(f"  skipped: {exc}")
+            doc["kafka_stream"] = {"skipped": str(exc)}
+        except Exception as exc:
+            log(f"  failed: {exc}")
+            doc["kafka_stream"] = {"failed": str(exc)}
+
+    section("kafka_stream", "live stream across Kafka replicas vs one outbox process", kafka_stream)
     doc["elapsed_seconds"] = round(time.monotonic() - started, 1)
     return doc
 

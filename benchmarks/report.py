@@ -592,6 +592,9 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("stream.ingest_events_per_s_no_subscribers", "stream: ingest, no subscribers, events/s"),
     ("stream.ingest_events_per_s_with_subscribers", "stream: ingest, 50 subscribers, events/s"),
     ("stream.ingest_ratio", "stream: ingest ratio, 50 subscribers to none"),
+    ("kafka_stream.outbox_latency_ms_p50", "kafka stream: outbox post to receive p50, ms"),
+    ("kafka_stream.cross_replica_latency_ms_p50", "kafka stream: post to B, receive on A p50, ms"),
+    ("kafka_stream.cross_replica_latency_ms_p99", "kafka stream: post to B, receive on A p99, ms"),
 )
 
 

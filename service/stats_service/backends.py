@@ -57,6 +57,7 @@ def kafka_config(settings: Settings) -> KafkaConfig:
         sasl_password=settings.kafka_sasl_password,
         ssl_ca_file=settings.kafka_ssl_ca_file,
         produce_timeout_seconds=settings.kafka_produce_timeout_seconds,
+        stream_retain_events=settings.kafka_stream_retain_events,
     )
 
 

@@ -57,6 +57,7 @@ _POSITIVE_PREFIXES = (
     "export_s3_multipart_",
     "console_summary_",
     "console_refresh_",
+    "kafka_stream_",
 )
 _SECRET_FIELDS = frozenset(
     {
@@ -226,6 +227,21 @@ class Settings:
     kafka_produce_timeout_seconds: float = field(
         default=10.0,
         metadata=_doc("kafka: how long an append waits for the acknowledgement before 503."),
+    )
+    kafka_stream_retain_events: int = field(
+        default=10_000,
+        metadata=_doc("kafka: newest events a replica keeps for stream resumes (410 beyond)."),
+    )
+    kafka_monitor_results_topic: str = field(
+        default="",
+        metadata=_doc(
+            "kafka: topic for check results, applied by `stats-service monitor-aggregate`; "
+            "empty: checkers write the monitor store."
+        ),
+    )
+    kafka_monitor_aggregator_group: str = field(
+        default="stats-monitor-aggregators",
+        metadata=_doc("kafka: consumer group of `stats-service monitor-aggregate`."),
     )
     max_body_bytes: int = field(
         default=1_048_576, metadata=_doc("Largest body of `POST /log/event`.")

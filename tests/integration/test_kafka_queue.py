@@ -240,3 +240,58 @@ def test_append_without_a_broker_raises_queue_unavailable(tmp_path: Any) -> None
     assert error.status_code == 503
     assert error.headers()["Retry-After"] == "2"
     assert orjson.dumps(error.message)
+
+
+def _ids_in(url: str, database: str, measurement: str) -> list[str]:
+    series = influxql(url, f'SELECT "event_id" FROM "{measurement}"', database)
+    return [row[1] for s in series for row in s["values"]]
+
+
+def test_a_dead_letter_is_listed_replayed_once_the_cause_is_fixed_and_stored_once(
+    kafka_broker: KafkaBroker, kafka_topic: str, influxd: InfluxDServer, influx_database: str
+) -> None:
+    run_id = uuid.uuid4().hex[:8]
+    seed = Event(f"{run_id}-seed", "orders", T0, {"event": "order"}, {"n": 1})
+    poison = Event(f"{run_id}-poison", "orders", T0 + 1000, {"event": "order"}, {"n": "text"})
+    good = events(20)
+
+    async def scenario() -> tuple[list[Any], list[Any], int, int, list[Any]]:
+        cfg = config(kafka_broker, kafka_topic)
+        api = KafkaQueue(cfg)  # what `stats-service deadletter` opens: a producing queue
+        await api.start()
+        await api.append([seed])
+        store = influx_store(influxd, influx_database)
+        await store.open()
+        forwarder = KafkaQueue(cfg, role="forward")
+        await forwarder.start()
+        await forward_until(
+            forwarder, store, lambda: len(_ids_in(influxd.url, influx_database, "orders")) == 1
+        )
+        await api.append([poison, *good])  # n is an integer in "orders": a type conflict
+        await forward_until(
+            forwarder, store, lambda: len(stored_ids(influxd.url, influx_database)) >= 20
+        )
+        listed = await api.deadletters()
+        # The cause is fixed: the wrongly typed measurement goes.
+        influxql(influxd.url, 'DROP MEASUREMENT "orders"', influx_database)
+        replayed = await api.replay([poison.event_id])
+        again = await api.replay()
+        await forward_until(
+            forwarder,
+            store,
+            lambda: poison.event_id in _ids_in(influxd.url, influx_database, "orders"),
+        )
+        await asyncio.sleep(1.0)  # a second delivery would land by now
+        after = await api.deadletters()
+        await forwarder.stop()
+        await api.stop()
+        await store.close()
+        return listed, after, replayed, again, _ids_in(influxd.url, influx_database, "orders")
+
+    listed, after, replayed, again, orders = run(scenario)
+    assert [(d.event.event_id, d.status) for d in listed] == [(poison.event_id, 400)]
+    assert "conflict" in listed[0].reason
+    assert (replayed, again) == (1, 0)
+    assert after == []
+    assert orders == [poison.event_id]  # exactly once
+    assert sorted(stored_ids(influxd.url, influx_database)) == sorted(e.event_id for e in good)

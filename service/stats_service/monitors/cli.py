@@ -14,12 +14,18 @@ installs): the same component as the service, results stored and ingested
 through the configured event store, no HTTP. Leases keep each monitor on one
 process however many workers and services share the monitor store. It stops
 on SIGTERM or SIGINT, letting checks in flight finish.
+
+``monitor-aggregate`` (with ``kafka_monitor_results_topic`` set) is a member
+of the aggregators' consumer group: it applies the results the checkers
+produced to the monitor store and commits after (see
+:mod:`stats_service.monitors.results_topic`). It stops on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -29,14 +35,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stats_service.errors import InvalidInput
+from stats_service.errors import ConfigurationError, InvalidInput
 from stats_service.monitors.component import build_monitor_store
 from stats_service.monitors.model import Monitor, MonitorSpec, new_monitor_id
+from stats_service.monitors.results_topic import ResultAggregator
 from stats_service.monitors.service import invalid_spec
 from stats_service.monitors.store import MonitorStore
 from stats_service.settings import Settings
 
-__all__ = ["export_monitors", "import_monitors", "register_monitor_commands", "run_worker"]
+__all__ = [
+    "export_monitors",
+    "import_monitors",
+    "register_monitor_commands",
+    "run_aggregator",
+    "run_worker",
+]
 
 
 def register_monitor_commands(
@@ -59,6 +72,12 @@ def register_monitor_commands(
         "monitor-worker", parents=parents, help="run the monitor checks without serving HTTP"
     )
     worker.set_defaults(command=_worker_command)
+    aggregate = commands.add_parser(
+        "monitor-aggregate",
+        parents=parents,
+        help="apply check results from the Kafka results topic to the monitor store",
+    )
+    aggregate.set_defaults(command=_aggregate_command)
 
 
 def _import_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -186,5 +205,41 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     finally:
         await component.stop()
         await events.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def _aggregate_command(settings: Settings, args: argparse.Namespace) -> int:
+    del args
+    asyncio.run(run_aggregator(settings))
+    return 0
+
+
+async def run_aggregator(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Apply results from the results topic until ``stop`` is set (or SIGTERM/SIGINT)."""
+    if not settings.kafka_monitor_results_topic:
+        raise ConfigurationError("monitor-aggregate needs kafka_monitor_results_topic")
+    from stats_service.backends import kafka_config  # noqa: PLC0415 - kafka mode only
+    from stats_service.delivery.kafka.consumer import EventConsumer  # noqa: PLC0415
+
+    config = dataclasses.replace(
+        kafka_config(settings),
+        topic=settings.kafka_monitor_results_topic,
+        group=settings.kafka_monitor_aggregator_group,
+    )
+    stop = stop if stop is not None else asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    store = build_monitor_store(settings)
+    await store.open()
+    aggregator = ResultAggregator(EventConsumer(config), store)
+    try:
+        await aggregator.start()
+        print("monitor-aggregate: running", file=sys.stderr, flush=True)
+        await aggregator.run(stop)
+    finally:
+        await aggregator.stop()
+        await store.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

@@ -27,10 +27,12 @@ from prometheus_client import CollectorRegistry
 
 from stats_service.api.component import ComponentHealth
 from stats_service.api.dependencies import Components
+from stats_service.delivery.kafka.producer import EventProducer
 from stats_service.ingest import Ingestor
 from stats_service.monitors.checker import Checker
 from stats_service.monitors.metrics import MonitorMetrics
 from stats_service.monitors.model import CheckResult, Monitor
+from stats_service.monitors.results_topic import TopicResultRecorder
 from stats_service.monitors.routes import build_router
 from stats_service.monitors.scheduler import Clock, Scheduler, SystemClock
 from stats_service.monitors.service import MonitorService, Retention
@@ -104,6 +106,7 @@ class MonitorsComponent:
         self._registry: CollectorRegistry | None = None
         self._maintenance: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        self._results_producer: EventProducer | None = None
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.router: APIRouter = build_router(self.service)
 
@@ -156,6 +159,7 @@ class MonitorsComponent:
                 settings.monitors_hour_retention_days,
             ),
             clock=self._clock.now,
+            recorder=self._results_recorder(settings),
         )
         scheduler = Scheduler(
             service.run_scheduled,
@@ -168,6 +172,17 @@ class MonitorsComponent:
         await service.sync()
         scheduler.start()
         self._maintenance = asyncio.create_task(self._maintain(), name="monitor-maintenance")
+
+    def _results_recorder(self, settings: Settings) -> TopicResultRecorder | None:
+        """With a results topic, results are produced there (applied by the aggregators)."""
+        if not settings.kafka_monitor_results_topic:
+            return None
+        from stats_service.backends import kafka_config  # noqa: PLC0415 - kafka mode only
+
+        producer = EventProducer(kafka_config(settings))
+        producer.start()
+        self._results_producer = producer
+        return TopicResultRecorder(producer, settings.kafka_monitor_results_topic)
 
     async def stop(self, timeout_seconds: float = 10.0) -> None:
         """Stop scheduling, let checks in flight finish (within the limit), release leases."""
@@ -186,6 +201,9 @@ class MonitorsComponent:
             await service.checker.aclose()
             await service.store.close()
             self._service = None
+            producer, self._results_producer = self._results_producer, None
+            if producer is not None:
+                await asyncio.to_thread(producer.stop, timeout_seconds)
 
     async def health(self) -> ComponentHealth:
         """Ready while the scheduler runs."""

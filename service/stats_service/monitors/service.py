@@ -27,6 +27,7 @@ from stats_service.monitors.model import (
     MonitorSpec,
     new_monitor_id,
 )
+from stats_service.monitors.results_topic import ResultRecorder
 from stats_service.monitors.scheduler import Scheduler
 from stats_service.monitors.store import Cutoffs, MonitorState, MonitorStore
 
@@ -89,8 +90,12 @@ class MonitorService:
         lease_seconds: float,
         retention: Retention,
         clock: Callable[[], float] = time.time,
+        recorder: ResultRecorder | None = None,
     ) -> None:
+        """``recorder``: where results are recorded (default: the store; see
+        :mod:`.results_topic` for the Kafka topic)."""
         self.store = store
+        self.recorder: ResultRecorder = recorder or store
         self.checker = checker
         self.metrics = metrics
         self.sink = sink
@@ -198,7 +203,7 @@ class MonitorService:
 
     async def record(self, items: Sequence[tuple[Monitor, CheckResult]]) -> int:
         """Store results, then count them and hand them to the sink; how many were new."""
-        applied = await self.store.record_results([result for _, result in items])
+        applied = await self.recorder.record_results([result for _, result in items])
         if not applied:
             return 0
         for monitor, result in items:

@@ -15,6 +15,7 @@ from stats_service.api.component import ComponentHealth
 from stats_service.api.dependencies import Components
 from stats_service.errors import ServiceUnavailable
 from stats_service.settings import Settings
+from stats_service.storage.log import LiveLog
 from stats_service.stream.config import StreamConfig
 from stats_service.stream.source import event_log_of
 from stats_service.stream.sse import sse_router
@@ -38,6 +39,7 @@ class StreamComponent:
     def __init__(self, config: StreamConfig) -> None:
         self._config = config
         self._tailer: Tailer | None = None
+        self._live: LiveLog | None = None
         self._unsupported = ""
         self._previous_sigterm: Any = None
 
@@ -73,6 +75,9 @@ class StreamComponent:
         metrics: StreamMetrics = (
             core.metrics if isinstance(core.metrics, StreamMetrics) else _NoMetrics()
         )
+        if isinstance(log, LiveLog):
+            await log.start()
+            self._live = log
         tailer = Tailer(log, self._config, metrics)
         await tailer.start()
         self._tailer = tailer
@@ -107,6 +112,9 @@ class StreamComponent:
             self._previous_sigterm = None
         if tailer is not None:
             await tailer.stop()
+        live, self._live = self._live, None
+        if live is not None:
+            await live.stop()
 
     async def health(self) -> ComponentHealth:
         """Healthy while the tailer reads (or when the store offers nothing to follow)."""
@@ -116,6 +124,8 @@ class StreamComponent:
             return ComponentHealth(ok=False, detail="not running")
         if self._tailer.failing:
             return ComponentHealth(ok=False, detail="reading the durable log fails")
+        if self._live is not None and self._live.failing:
+            return ComponentHealth(ok=False, detail="reading the events topic fails")
         return ComponentHealth(ok=True, detail=f"{self._tailer.clients} clients")
 
 

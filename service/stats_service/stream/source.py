@@ -3,15 +3,17 @@
 The embedded store is its own log (the ``events`` table). With an InfluxDB
 backend the outbox is the log (every accepted event, in acceptance order,
 kept for the dedupe window) and the backend supplies the bodies of the
-events already forwarded. A store or queue that cannot be read in commit
-order gives no log: the stream then answers 503.
+events already forwarded. A queue that is not a log but can open one (the
+Kafka topic: every replica tails all its partitions) gives that log, with
+the events in it. A store or queue that cannot be read in commit order gives
+no log: the stream then answers 503.
 """
 
 from __future__ import annotations
 
 from stats_service.delivery.durable import DurableStore
 from stats_service.storage.base import EventStore
-from stats_service.storage.log import EventLog, LogEntry
+from stats_service.storage.log import EventLog, LiveLogSource, LogEntry
 
 __all__ = ["OutboxLog", "event_log_of"]
 
@@ -48,5 +50,7 @@ def event_log_of(store: EventStore) -> EventLog | None:
     """The log a stream over ``store`` tails, or None when it has none."""
     if isinstance(store, DurableStore):
         queue = store.queue
+        if isinstance(queue, LiveLogSource):
+            return queue.live_log()
         return OutboxLog(queue, store) if isinstance(queue, EventLog) else None
     return store if isinstance(store, EventLog) else None

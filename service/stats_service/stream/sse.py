@@ -44,13 +44,13 @@ async def _frames(
         yield SSE_OPEN
         if resume is not None:
             try:
-                start = await tailer.resume_from(resume)
+                start = await tailer.resume_from(resume, subscription)
             except Gone as exc:
                 yield sse_error(exc.code, exc.message)
                 return
             async for entry in tailer.replay(subscription, start):
                 if entry.event is not None:
-                    yield sse_event(entry.event_id, event_json(entry.event))
+                    yield sse_event(entry.cursor or entry.event_id, event_json(entry.event))
         while True:
             item = await subscription.next(heartbeat_seconds)
             if item is None:
@@ -61,7 +61,7 @@ async def _frames(
             else:
                 # what else is buffered goes in the same write: one send for a burst
                 burst = [item, *subscription.drain(_BURST_EVENTS)]
-                yield b"".join(sse_event(ready.event_id, ready.payload) for ready in burst)
+                yield b"".join(sse_event(ready.resume_id, ready.payload) for ready in burst)
     finally:
         tailer.unsubscribe(subscription)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stats_service.storage.log import LogEntry
@@ -24,6 +25,15 @@ class Ready:
 
     event_id: str
     payload: bytes
+    seq: int = 0
+    """The log position of the entry."""
+    cursor: str | None = None
+    """What the client resumes from (the SSE ``id``); None: the event id."""
+
+    @property
+    def resume_id(self) -> str:
+        """The cursor, or the event id when the log has no cursors."""
+        return self.cursor or self.event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,7 @@ class Subscription:
         self.ended: Ended | None = None
         self.opened_at = 0
         """The tailer's position when the client joined: live entries start after it."""
+        self._seen: Callable[[int], bool] | None = None
 
     @property
     def buffered(self) -> int:
@@ -54,8 +65,20 @@ class Subscription:
         return len(self._buffer)
 
     def wants(self, entry: LogEntry) -> bool:
-        """Whether ``entry`` passes the filter (and the stream still runs)."""
-        return self.ended is None and entry.event is not None and self.filter.matches(entry.event)
+        """Whether ``entry`` passes the filter, was not seen before a resume, and the
+        stream still runs."""
+        return (
+            self.ended is None
+            and entry.event is not None
+            and not (self._seen is not None and self._seen(entry.seq))
+            and self.filter.matches(entry.event)
+        )
+
+    def skip_seen(self, seen: Callable[[int], bool]) -> None:
+        """From now on skip the entries ``seen`` says the client already has (a resume),
+        including those buffered since it joined."""
+        self._seen = seen
+        self._buffer = deque(ready for ready in self._buffer if not seen(ready.seq))
 
     def push(self, ready: Ready) -> bool:
         """Buffer ``ready`` (it passed :meth:`wants`); False when the buffer overflowed."""

@@ -10,7 +10,10 @@ its new head.
 Resuming: :meth:`Tailer.resume_from` turns the id a client last saw into a
 position (410 when it is no longer kept or more than ``replay_max_events``
 back); :meth:`Tailer.replay` reads from there up to where the client joined
-live, so the two parts meet without a gap or an overlap.
+live, so the two parts meet without a gap or an overlap. Over a
+:class:`~stats_service.storage.log.ResumableLog` (positions local to this
+process) the resume point comes from the log's cursor, and the entries the
+client already saw elsewhere are skipped, in the replay and live.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol, runtime_checkable
 
 from stats_service.errors import Gone, ServiceUnavailable, TooManyRequests
-from stats_service.storage.log import EventLog, LogEntry
+from stats_service.storage.log import EventLog, LogEntry, ResumableLog, ResumePoint
 from stats_service.stream.config import StreamConfig
 from stats_service.stream.filters import StreamFilter
 from stats_service.stream.frames import event_json
@@ -127,10 +130,16 @@ class Tailer:
                 del self._per_identity[subscription.identity]
             self._metrics.stream_clients(-1)
 
-    async def resume_from(self, last_event_id: str) -> int:
+    async def resume_from(
+        self, last_event_id: str, subscription: Subscription | None = None
+    ) -> int:
         """The position just after ``last_event_id``; :class:`Gone` (410) when that is not
-        kept or lies more than ``replay_max_events`` behind."""
-        position = await self._log.position_of(last_event_id)
+        kept or lies more than ``replay_max_events`` behind. Over a resumable log,
+        ``subscription`` is told which later entries it already has."""
+        point = await self._resume_point(last_event_id)
+        position = None if point is None else point.position
+        if point is not None and point.seen is not None and subscription is not None:
+            subscription.skip_seen(point.seen)
         if position is None:
             raise Gone(
                 "this resume point is not kept (unknown id, or older than the retention); "
@@ -146,6 +155,12 @@ class Tailer:
             )
         return position
 
+    async def _resume_point(self, last_event_id: str) -> ResumePoint | None:
+        if isinstance(self._log, ResumableLog):
+            return await self._log.resume_point(last_event_id)
+        position = await self._log.position_of(last_event_id)
+        return None if position is None else ResumePoint(position)
+
     async def replay(self, subscription: Subscription, start: int) -> AsyncIterator[LogEntry]:
         """The entries after ``start`` up to where ``subscription`` joined live, filtered."""
         position, stop = start, subscription.opened_at
@@ -157,7 +172,7 @@ class Tailer:
                 if entry.seq > stop:
                     return
                 position = entry.seq
-                if entry.event is not None and subscription.filter.matches(entry.event):
+                if subscription.wants(entry):
                     yield entry
 
     async def _run(self) -> None:
@@ -201,7 +216,7 @@ class Tailer:
                 if not subscription.wants(entry):
                     continue
                 if ready is None and entry.event is not None:
-                    ready = Ready(entry.event_id, event_json(entry.event))
+                    ready = Ready(entry.event_id, event_json(entry.event), entry.seq, entry.cursor)
                 if ready is not None and not subscription.push(ready):
                     self._drop(
                         subscription,

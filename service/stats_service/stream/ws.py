@@ -75,7 +75,7 @@ async def _send(
     heartbeat_seconds: float,
 ) -> None:
     if resume is not None:
-        start = await tailer.resume_from(resume)
+        start = await tailer.resume_from(resume, subscription)
         async for entry in tailer.replay(subscription, start):
             if entry.event is not None:
                 await websocket.send_text(event_json(entry.event).decode())

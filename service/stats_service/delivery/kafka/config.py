@@ -32,6 +32,8 @@ class KafkaConfig:
     linger_ms: int = 2
     """How long the producer waits to fill a batch (librdkafka ``linger.ms``)."""
     compression: str = "lz4"
+    stream_retain_events: int = 10_000
+    """How many of the newest events a replica keeps for the live stream to resume from."""
 
     def _common(self) -> dict[str, Any]:
         common: dict[str, Any] = {
@@ -72,4 +74,16 @@ class KafkaConfig:
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 1_000,
             "max.poll.interval.ms": 300_000,
+        }
+
+    def tail_config(self, member: str) -> dict[str, Any]:
+        """A reader outside every group (``member`` names it): assigned partitions, no
+        commits; the live stream's tail of the topic."""
+        return {
+            **self._common(),
+            "group.id": f"{self.group}-tail-{member}",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "latest",
+            "fetch.wait.max.ms": 100,
         }

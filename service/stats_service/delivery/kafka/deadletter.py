@@ -5,21 +5,26 @@ with headers ``reason``, ``status`` (the backend's HTTP status, empty when
 it never reached it), ``source`` (``topic/partition/offset``) and
 ``dead_lettered_ns``, and acknowledged before the main topic's offset is
 committed: the partition moves on and the event is kept.
+
+:class:`KafkaDeadLetterTopic` reads the topic back (from its start to its
+end, outside any group) and writes the tombstones of replayed letters; what
+they mean is in :mod:`.replay`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from stats_service.delivery.kafka.codec import decode_event
 from stats_service.delivery.kafka.config import KafkaConfig
 from stats_service.delivery.kafka.producer import EventProducer
-from stats_service.delivery.queue import DeadLetter, QueueUnavailable
+from stats_service.delivery.kafka.replay import REPLAYED_HEADER, DeadRecord
+from stats_service.delivery.queue import QueueUnavailable
 
-__all__ = ["dead_letter_messages", "read_dead_letters", "send_dead_letters"]
+__all__ = ["KafkaDeadLetterTopic", "dead_letter_messages", "send_dead_letters"]
 
 DeadLetterMessage = tuple[bytes, bytes, list[tuple[str, bytes]]]
 
@@ -54,51 +59,83 @@ def _headers(message: Any) -> dict[str, str]:
     return {k: (v or b"").decode("utf-8", "replace") for k, v in message.headers() or []}
 
 
-def _read(config: KafkaConfig, limit: int, timeout_seconds: float) -> list[DeadLetter]:
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition  # noqa: PLC0415
+def _scan(config: KafkaConfig, timeout_seconds: float) -> list[DeadRecord]:
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415 - the optional extra
 
-    consumer = Consumer(
-        {**config.consumer_config(), "group.id": f"{config.group}-deadletter-reader"}
-    )
+    consumer = Consumer(config.tail_config(f"deadletters-{uuid.uuid4().hex[:12]}"))
     try:
-        metadata = consumer.list_topics(config.dead_letter_topic, timeout=timeout_seconds)
-        topic = metadata.topics.get(config.dead_letter_topic)
+        name = config.dead_letter_topic
+        topic = consumer.list_topics(name, timeout=timeout_seconds).topics.get(name)
         if topic is None or topic.error is not None:
+            return []  # nothing was ever dead-lettered
+        ends: dict[int, int] = {}
+        starts = []
+        for partition in sorted(topic.partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(name, partition), timeout=timeout_seconds
+            )
+            if high > low:
+                ends[partition] = high
+                starts.append(TopicPartition(name, partition, low))
+        if not starts:
             return []
-        topic_name = config.dead_letter_topic
-        consumer.assign([TopicPartition(topic_name, p, OFFSET_BEGINNING) for p in topic.partitions])
-        out: list[DeadLetter] = []
+        consumer.assign(starts)
+        records: list[DeadRecord] = []
         deadline = time.monotonic() + timeout_seconds
-        while len(out) < limit and time.monotonic() < deadline:
-            batch = consumer.consume(num_messages=limit - len(out), timeout=0.5)
-            if not batch and out:
-                break
-            for message in batch:
+        while ends:
+            if time.monotonic() > deadline:
+                raise QueueUnavailable("the dead-letter topic was not read to its end in time")
+            for message in consumer.consume(num_messages=500, timeout=0.5):
                 if message.error() is not None:
                     continue
-                headers = _headers(message)
-                event = decode_event(message.key() or b"", message.value() or b"")
-                status = headers.get("status", "")
+                partition, offset = message.partition(), message.offset()
+                if partition is None or offset is None or offset >= ends.get(partition, 0):
+                    continue  # written after the scan began
                 _kind, stamp = message.timestamp()
-                out.append(
-                    DeadLetter(
-                        event=event,
-                        reason=headers.get("reason", ""),
-                        status=int(status) if status.isdigit() else None,
-                        accepted_ns=max(0, stamp) * 1_000_000,
-                        dead_lettered_ns=int(headers.get("dead_lettered_ns", "0") or 0),
+                records.append(
+                    DeadRecord(
+                        partition,
+                        offset,
+                        message.key() or b"",
+                        message.value(),
+                        _headers(message),
+                        max(0, stamp),
                     )
                 )
-        return out
+            for position in consumer.position([TopicPartition(name, p) for p in list(ends)]):
+                if position.offset >= ends[position.partition]:
+                    del ends[position.partition]
+        return records
     finally:
         consumer.close()
 
 
-async def read_dead_letters(
-    config: KafkaConfig, limit: int = 100, timeout_seconds: float = 5.0
-) -> list[DeadLetter]:
-    """The first ``limit`` dead letters of the topic (a reader outside the group)."""
-    try:
-        return await asyncio.to_thread(_read, config, limit, timeout_seconds)
-    except Exception as exc:  # noqa: BLE001 -- any client error: the brokers are not there
-        raise QueueUnavailable(f"the dead-letter topic cannot be read: {exc}") from None
+class KafkaDeadLetterTopic:
+    """The :class:`~stats_service.delivery.kafka.replay.DeadLetterTopic` on the brokers."""
+
+    def __init__(
+        self, config: KafkaConfig, producer: EventProducer, *, timeout_seconds: float = 30.0
+    ) -> None:
+        self._config = config
+        self._producer = producer
+        self._timeout = timeout_seconds
+
+    async def scan(self) -> list[DeadRecord]:
+        """Every record of the dead-letter topic up to its end now (a reader in no group)."""
+        try:
+            return await asyncio.to_thread(_scan, self._config, self._timeout)
+        except QueueUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- any client error: the brokers are not there
+            raise QueueUnavailable(f"the dead-letter topic cannot be read: {exc}") from None
+
+    async def produce_events(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """Produce the letters' messages to the events topic (acknowledged)."""
+        await self._producer.produce(self._config.topic, messages)
+
+    async def tombstone(self, keys: Sequence[bytes], now_ns: int) -> None:
+        """Mark ``keys`` replayed: a record without a value per key (acknowledged)."""
+        stamp = [(REPLAYED_HEADER, str(now_ns).encode())]
+        await self._producer.produce_with_headers(
+            self._config.dead_letter_topic, [(key, None, stamp) for key in keys]
+        )

@@ -99,9 +99,11 @@ class EventProducer:
         await self.produce_with_headers(topic, [(k, v, None) for k, v in messages])
 
     async def produce_with_headers(
-        self, topic: str, messages: Sequence[tuple[bytes, bytes, list[tuple[str, bytes]] | None]]
+        self,
+        topic: str,
+        messages: Sequence[tuple[bytes, bytes | None, list[tuple[str, bytes]] | None]],
     ) -> None:
-        """:meth:`produce` with per-message headers."""
+        """:meth:`produce` with per-message headers (a value None is a tombstone)."""
         producer = self._producer
         if producer is None:
             raise QueueUnavailable("the Kafka producer is not open")

@@ -13,6 +13,9 @@ One class, two roles:
   settled. Entries handed out but not settled stay buffered and are handed
   out again when the forwarder retries from the start (``after_seq=0``).
 
+The live stream does not read the queue: :meth:`KafkaQueue.live_log` opens
+a tail of the topic for it (:mod:`.tail`).
+
 What is readable before forwarding: nothing. ``get_pending`` and
 ``query_pending`` find no events, so ``GET /log/event/{id}`` answers from the
 backend once the event is forwarded (typically within the linger time).
@@ -31,12 +34,15 @@ from stats_service.delivery.kafka.codec import decode_event, encode_event
 from stats_service.delivery.kafka.config import KafkaConfig
 from stats_service.delivery.kafka.consumer import EventConsumer, GroupConsumer, Message
 from stats_service.delivery.kafka.deadletter import (
+    KafkaDeadLetterTopic,
     dead_letter_messages,
-    read_dead_letters,
     send_dead_letters,
 )
 from stats_service.delivery.kafka.lag import KafkaMetrics, NoKafkaMetrics
 from stats_service.delivery.kafka.producer import EventProducer
+from stats_service.delivery.kafka.replay import DeadLetters
+from stats_service.delivery.kafka.tail import KafkaTail
+from stats_service.delivery.kafka.tail_reader import TopicTail
 from stats_service.delivery.lease import ForwardingLease
 from stats_service.delivery.queue import (
     Appended,
@@ -333,6 +339,10 @@ class KafkaQueue:
 
     # -- reads --------------------------------------------------------------------
 
+    def live_log(self) -> KafkaTail:
+        """A new tail of the topic for this replica's live stream (start it to read)."""
+        return KafkaTail(TopicTail(self._config), retain_events=self._config.stream_retain_events)
+
     async def get_pending(self, event_id: str) -> Event | None:
         """Nothing is readable before it is forwarded (see the module docstring)."""
         return None
@@ -374,10 +384,18 @@ class KafkaQueue:
 
     # -- dead letters ---------------------------------------------------------------
 
+    def _dead_letters(self) -> DeadLetters:
+        if not self._started:
+            raise QueueUnavailable("the Kafka queue is not open")
+        return DeadLetters(
+            KafkaDeadLetterTopic(self._config, self._producer), clock_ns=self._clock_ns
+        )
+
     async def deadletters(self, limit: int = 100) -> list[DeadLetter]:
-        """The first ``limit`` messages of the dead-letter topic."""
-        return await read_dead_letters(self._config, limit)
+        """The oldest ``limit`` dead letters not replayed yet (see :mod:`.replay`)."""
+        return await self._dead_letters().list(limit)
 
     async def replay(self, event_ids: Sequence[str] | None = None) -> int:
-        """Replaying is done with Kafka's own tools (copy the dead-letter topic back); 0."""
-        return 0
+        """Put dead letters (all, or these) back on the events topic and tombstone them;
+        how many (a second replay finds them replayed)."""
+        return await self._dead_letters().replay(event_ids)

@@ -50,13 +50,28 @@ SURFACES = {
     "stats_service.delivery.kafka.config": ["KafkaConfig"],
     "stats_service.delivery.kafka.consumer": ["EventConsumer", "GroupConsumer", "Message"],
     "stats_service.delivery.kafka.deadletter": [
+        "KafkaDeadLetterTopic",
         "dead_letter_messages",
-        "read_dead_letters",
         "send_dead_letters",
     ],
     "stats_service.delivery.kafka.lag": ["KafkaMetrics", "NoKafkaMetrics"],
     "stats_service.delivery.kafka.producer": ["EventProducer"],
     "stats_service.delivery.kafka.queue": ["KafkaQueue"],
+    "stats_service.delivery.kafka.replay": [
+        "DeadLetterTopic",
+        "DeadLetters",
+        "DeadRecord",
+        "MemoryDeadLetterTopic",
+        "as_dead_letter",
+        "pending",
+    ],
+    "stats_service.delivery.kafka.tail": [
+        "KafkaTail",
+        "TailReader",
+        "format_cursor",
+        "parse_cursor",
+    ],
+    "stats_service.delivery.kafka.tail_reader": ["TopicTail"],
 }
 
 

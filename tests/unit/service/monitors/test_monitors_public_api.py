@@ -20,6 +20,7 @@ SURFACES = {
         "export_monitors",
         "import_monitors",
         "register_monitor_commands",
+        "run_aggregator",
         "run_worker",
     ],
     "stats_service.monitors.codec": [
@@ -57,6 +58,14 @@ SURFACES = {
         "ResultSink",
         "Retention",
         "invalid_spec",
+    ],
+    "stats_service.monitors.results_topic": [
+        "ResultAggregator",
+        "ResultRecorder",
+        "ResultsApplier",
+        "TopicResultRecorder",
+        "decode_result",
+        "encode_result",
     ],
     "stats_service.monitors.sqlite_store": ["SQLiteMonitorStore"],
     "stats_service.monitors.store": [
