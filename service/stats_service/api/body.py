@@ -20,6 +20,7 @@ from stats_service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaTy
 
 __all__ = [
     "check_framing",
+    "decode_batch",
     "decode_json",
     "decode_ndjson",
     "finish_body",
@@ -189,6 +190,19 @@ def decode_json(body: bytes) -> Any:
         return _loads_exact(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+
+
+def decode_batch(body: bytes, *, ndjson: bool) -> tuple[list[Any], dict[int, str]]:
+    """The items of a batch body and the lines already refused (NDJSON only).
+
+    A JSON body must be an array; 400 when it is not, or not JSON at all.
+    """
+    if ndjson:
+        return decode_ndjson(body)
+    items = decode_json(body)
+    if not isinstance(items, list):
+        raise BadRequest("a batch must be a JSON array (or NDJSON lines)")
+    return items, {}
 
 
 def decode_ndjson(body: bytes) -> tuple[list[Any], dict[int, str]]:
