@@ -334,3 +334,32 @@ def test_tag_keys_edges_answer_exactly_what_the_full_path_answers(
     obj: dict[str, Any], tag_keys: frozenset[str]
 ) -> None:
     assert either_path(obj, Limits(), tag_keys) == full_path(obj, Limits(), tag_keys)
+
+
+def test_the_known_event_names_are_bounded() -> None:
+    for number in range(key_rules.KNOWN_KEYS_MAX + 10):
+        name = f"page.view{number}"
+        event = parse_event(
+            {"event": name, "uid": "u"},
+            identity=IDENTITY,
+            measurement="m",
+            now_ns=0,
+            limits=Limits(),
+        )
+        assert event.tags["event"] == name
+    assert len(fast._known_names) <= key_rules.KNOWN_KEYS_MAX
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-11-22T10:20:30.123456789Z",
+        "1969-12-31T23:59:59.999999999Z",
+        "2262-04-11T23:47:16.854775807Z",
+    ],
+    ids=["ordinary", "before-1970", "past-2262"],
+)
+def test_cached_times_answer_as_the_pattern_does(text: str) -> None:
+    first = attempt(lambda: parse_time(text))
+    assert time_rules.cached_utc_ns(text) in {None, first}
+    assert attempt(lambda: parse_time(text)) == first  # the second time, from the cache
