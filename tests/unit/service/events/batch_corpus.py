@@ -1,8 +1,9 @@
 """A generated corpus of batch bodies and items, and the answers the service gives them.
 
-The answers in ``data/batch_answers.json`` were recorded with the validation
-of release 0.x before it moved to msgspec (hand-written checks over orjson
-output), by running this module::
+The answers in ``data/batch_answers.json.gz`` were recorded with the code of
+commit 5fb54c7, before bodies were decoded with msgspec and before the event
+model was split (hand-written checks over orjson output), by running this
+module there::
 
     .venv/bin/python -m tests.unit.service.events.batch_corpus record
 
@@ -10,6 +11,8 @@ output), by running this module::
 requires the same answer for every body and every item: the same events (ids,
 times, tags and fields in the same order) and the same error messages and keys.
 The corpus is a fixed function of its seed, so it needs no stored inputs.
+Recording again replaces the oracle with today's answers: do it only for a
+change of answers that is meant.
 """
 
 from __future__ import annotations
