@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stats_service.errors import InvalidEvent
+from stats_service.events.batch import parse_batch
 from stats_service.events.lineprotocol_events import event_from_point
 from stats_service.events.lineprotocol_parse import ParsedPoint
-from stats_service.events.model import Event, Limits, parse_event, parse_item, parse_point
+from stats_service.events.model import Event, Limits, parse_event, parse_point
 from stats_service.storage.base import EventStore
 
 __all__ = ["BatchOutcome", "Ingestor"]
@@ -92,26 +93,15 @@ class Ingestor:
         Items without a time get the arrival time plus their index in nanoseconds,
         so points of one batch never share a timestamp by accident.
         """
-        now = self._clock_ns()
-        events: list[Event] = []
-        rejected: list[tuple[int, str]] = []
-        for index, item in enumerate(items):
-            if pre_rejected and index in pre_rejected:
-                rejected.append((index, pre_rejected[index]))
-                continue
-            try:
-                events.append(
-                    parse_item(
-                        item,
-                        identity=identity,
-                        measurement=self._measurement,
-                        now_ns=now + index,
-                        limits=self._limits,
-                        tag_keys=self._tag_keys,
-                    )
-                )
-            except InvalidEvent as exc:
-                rejected.append((index, exc.message))
+        events, rejected = parse_batch(
+            items,
+            identity=identity,
+            measurement=self._measurement,
+            now_ns=self._clock_ns(),
+            limits=self._limits,
+            tag_keys=self._tag_keys,
+            pre_rejected=pre_rejected,
+        )
         if events:
             await self._store.write(events)
         return BatchOutcome(ids=[event.event_id for event in events], rejected=rejected)

@@ -10,8 +10,8 @@ from starlette.responses import Response
 
 from stats_service.api.body import (
     NDJSON_TYPES,
+    decode_batch,
     decode_json,
-    decode_ndjson,
     media_type,
     read_body,
     require_json,
@@ -28,7 +28,6 @@ from stats_service.api.schemas import (
 )
 from stats_service.delivery.partial import PartialPosition, WindowAnswer, WindowReader
 from stats_service.errors import (
-    BadRequest,
     InvalidEvent,
     InvalidInput,
     NotFound,
@@ -114,13 +113,7 @@ async def log_events(request: Request, caller: Writer) -> Response:
         max_bytes=settings.max_batch_bytes,
         max_decompressed_bytes=settings.max_decompressed_bytes,
     )
-    pre_rejected: dict[int, str] = {}
-    if ndjson:
-        items, pre_rejected = decode_ndjson(body)
-    else:
-        items = decode_json(body)
-        if not isinstance(items, list):
-            raise BadRequest("a batch must be a JSON array (or NDJSON lines)")
+    items, pre_rejected = decode_batch(body, ndjson=ndjson)
     if len(items) > settings.max_batch_events:
         raise PayloadTooLarge(
             f"batch of {len(items)} items is over the limit of {settings.max_batch_events}"

@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stats_service.errors import InvalidEvent
-from stats_service.events import model
+from stats_service.events import fast
+from stats_service.events import keys as key_rules
+from stats_service.events import times as time_rules
 from stats_service.events.model import Event, Limits, format_time, parse_event, parse_time
 
 BOUNDED = settings(max_examples=300, deadline=None)
@@ -28,8 +30,8 @@ def attempt(call: Callable[[], T]) -> T | tuple[str, str | None]:
 
 def full_path(obj: Any, limits: Limits, tag_keys: frozenset[str]) -> Event | tuple[str, str | None]:
     """What ``parse_event`` answers with the fast path switched off."""
-    original = model._flat_event
-    model._flat_event = lambda *args: None
+    original = fast.flat_event
+    fast.flat_event = lambda *args: None
     try:
         return attempt(
             lambda: parse_event(
@@ -42,7 +44,7 @@ def full_path(obj: Any, limits: Limits, tag_keys: frozenset[str]) -> Event | tup
             )
         )
     finally:
-        model._flat_event = original
+        fast.flat_event = original
 
 
 def either_path(
@@ -137,18 +139,18 @@ FLAT = {
 def flat_calls() -> Iterator[list[Event | None]]:
     """The answers of the fast path while the test runs."""
     calls: list[Event | None] = []
-    original = model._flat_event
+    original = fast.flat_event
 
     def spy(*args: Any) -> Event | None:
         result = original(*args)
         calls.append(result)
         return result
 
-    model._flat_event = spy  # type: ignore[assignment]
+    fast.flat_event = spy  # type: ignore[assignment]
     try:
         yield calls
     finally:
-        model._flat_event = original
+        fast.flat_event = original
 
 
 def test_a_flat_event_takes_the_fast_path(flat_calls: list[Event | None]) -> None:
@@ -237,17 +239,17 @@ def test_invalid_common_times_are_refused_every_time(text: str) -> None:
 
 
 def test_the_time_cache_is_bounded() -> None:
-    for second in range(model._UTC_SECONDS_MAX + 10):
+    for second in range(time_rules.UTC_SECONDS_MAX + 10):
         assert parse_time(format_time(second * 1_000_000_000)) == second * 1_000_000_000
-    assert len(model._utc_seconds) <= model._UTC_SECONDS_MAX
+    assert len(time_rules.utc_seconds) <= time_rules.UTC_SECONDS_MAX
 
 
 def test_the_known_key_set_is_bounded() -> None:
-    for number in range(model._KNOWN_KEYS_MAX + 10):
-        assert model._known_key(f"k{number}")
-    assert len(model._known_keys) <= model._KNOWN_KEYS_MAX
-    assert not model._known_key("time")
-    assert not model._known_key("_x")
+    for number in range(key_rules.KNOWN_KEYS_MAX + 10):
+        assert key_rules.known_key(f"k{number}")
+    assert len(key_rules.known_keys) <= key_rules.KNOWN_KEYS_MAX
+    assert not key_rules.known_key("time")
+    assert not key_rules.known_key("_x")
 
 
 def _size_of_flat_minimum() -> int:
@@ -332,3 +334,32 @@ def test_tag_keys_edges_answer_exactly_what_the_full_path_answers(
     obj: dict[str, Any], tag_keys: frozenset[str]
 ) -> None:
     assert either_path(obj, Limits(), tag_keys) == full_path(obj, Limits(), tag_keys)
+
+
+def test_the_known_event_names_are_bounded() -> None:
+    for number in range(key_rules.KNOWN_KEYS_MAX + 10):
+        name = f"page.view{number}"
+        event = parse_event(
+            {"event": name, "uid": "u"},
+            identity=IDENTITY,
+            measurement="m",
+            now_ns=0,
+            limits=Limits(),
+        )
+        assert event.tags["event"] == name
+    assert len(fast._known_names) <= key_rules.KNOWN_KEYS_MAX
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-11-22T10:20:30.123456789Z",
+        "1969-12-31T23:59:59.999999999Z",
+        "2262-04-11T23:47:16.854775807Z",
+    ],
+    ids=["ordinary", "before-1970", "past-2262"],
+)
+def test_cached_times_answer_as_the_pattern_does(text: str) -> None:
+    first = attempt(lambda: parse_time(text))
+    assert time_rules.cached_utc_ns(text) in {None, first}
+    assert attempt(lambda: parse_time(text)) == first  # the second time, from the cache
