@@ -16,8 +16,10 @@ from stats_service.delivery.outbox.reads import (
     read_deadletters,
     read_pending,
 )
+from stats_service.delivery.outbox.rows import OUTBOX_COLUMNS, decode_row
 from stats_service.delivery.outbox.schema import MIGRATIONS, NS_PER_SECOND, PRUNE_CHUNK_ROWS
 from stats_service.delivery.outbox.writes import (
+    ROW_SIZE,
     Full,
     append_unit,
     prune_unit,
@@ -111,7 +113,7 @@ class Outbox:
 
     @property
     def max_pending_bytes(self) -> int:
-        """The bound on pending bytes (stored JSON body, id and measurement of each event)."""
+        """The bound on pending bytes (each event's stored line; see ``.rows``)."""
         return self._max_bytes
 
     @property
@@ -202,7 +204,7 @@ class Outbox:
         rows = rows_of(events)
         unit = append_unit(rows, self._clock_ns(), self._max_events, self._max_bytes)
         try:
-            appended = await writer.submit(unit, size_bytes=sum(row[7] for row in rows))
+            appended = await writer.submit(unit, size_bytes=sum(row[ROW_SIZE] for row in rows))
         except Full as full:
             raise OutboxFull(
                 f"the outbox is full ({full.pending_events} events, {full.pending_bytes} bytes"
@@ -271,7 +273,11 @@ class Outbox:
             raise ValueError("query limit must be at least 1")
         if query.since_ns >= query.until_ns:
             return EventPage(events=[], next_after=None)
-        events = await self._require_reader().run(read_window("outbox", query, where="state = 0"))
+        events = await self._require_reader().run(
+            read_window(
+                "outbox", query, where="state = 0", columns=OUTBOX_COLUMNS, decode=decode_row
+            )
+        )
         return EventPage.of_candidates(events, query.limit)
 
     async def recorded_backend(self) -> str | None:

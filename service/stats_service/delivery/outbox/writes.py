@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from typing import Final
 
+from stats_service.delivery.outbox.rows import encode_row, row_size
 from stats_service.delivery.outbox.schema import (
     MAX_ERROR_CHARS,
     MAX_TIME_NS,
@@ -21,10 +23,12 @@ from stats_service.delivery.queue import Appended, OutboxEntry, Rejection
 from stats_service.errors import InvalidEvent
 from stats_service.events.model import Event
 from stats_service.sqlite import insert_rows
-from stats_service.sqlite.rows import encode_body, indexed_uid
+from stats_service.sqlite.rows import indexed_uid
 from stats_service.storage.influx.series import series_hash
+from stats_service.storage.influx.stored import retimed_line
 
 __all__ = [
+    "ROW_SIZE",
     "Full",
     "Row",
     "append_unit",
@@ -36,24 +40,27 @@ __all__ = [
     "settle_unit",
 ]
 
-Row = tuple[str, int, int, str, str | None, str | None, bytes, int, int]
-"""One insert row: id, series, time, measurement, event, uid, body, size, accepted."""
+Row = tuple[str, int, int, str, str | None, str | None, bytes | None, bytes | None, int, int]
+"""One insert row: id, series, time, measurement, event, uid, line, body, size, accepted."""
+
+ROW_SIZE: Final = 8
+"""Where a :data:`Row` holds its size."""
 
 _INSERT = (
-    "INSERT INTO outbox (event_id, series, time_ns, measurement, event, uid, body, size,"
-    " accepted_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO outbox (event_id, series, time_ns, measurement, event, uid, line, body, size,"
+    " accepted_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_OR_IGNORE_ROWS = (
-    "INSERT OR IGNORE INTO outbox (event_id, series, time_ns, measurement, event, uid, body,"
-    " size, accepted_ns) VALUES"
+    "INSERT OR IGNORE INTO outbox (event_id, series, time_ns, measurement, event, uid, line,"
+    " body, size, accepted_ns) VALUES"
 )
 _META = "SELECT pending_events, pending_bytes, last_accepted_ns FROM outbox_meta WHERE id = 0"
 _MARK_FORWARDED = (
-    "UPDATE outbox SET state = 1, done_ns = ?, body = NULL, measurement = NULL,"
+    "UPDATE outbox SET state = 1, done_ns = ?, line = NULL, body = NULL, measurement = NULL,"
     " event = NULL, uid = NULL WHERE seq = ? AND state = 0"
 )
 _MARK_FORWARDED_RANGE = (
-    "UPDATE outbox SET state = 1, done_ns = ?, body = NULL, measurement = NULL,"
+    "UPDATE outbox SET state = 1, done_ns = ?, line = NULL, body = NULL, measurement = NULL,"
     " event = NULL, uid = NULL WHERE seq BETWEEN ? AND ? AND state = 0 RETURNING seq"
 )
 _MARK_DEAD = (
@@ -66,7 +73,7 @@ def rows_of(events: Sequence[Event]) -> list[Row]:
     """One insert row per event (``accepted_ns`` is filled in by the writer)."""
     rows: list[Row] = []
     for event in events:
-        body = encode_body(event)
+        line, body = encode_row(event)
         rows.append(
             (
                 event.event_id,
@@ -75,8 +82,9 @@ def rows_of(events: Sequence[Event]) -> list[Row]:
                 event.measurement,
                 event.tags.get("event"),
                 indexed_uid(event.fields),
+                line,
                 body,
-                len(body) + len(event.event_id) + len(event.measurement),
+                row_size(event, line, body),
                 0,
             )
         )
@@ -123,9 +131,12 @@ def _insert_one_by_one(conn: sqlite3.Connection, rows: list[Row]) -> tuple[int, 
                 f"event {event_id!r}: no free timestamp left in its series", key="time"
             )
         next_free[(series, time_ns)] = free + 1
-        conn.execute(_INSERT, (*row[:2], free, *row[3:]))
+        line = row[6]
+        if line is not None and free != time_ns:
+            line = retimed_line(line, free)
+        conn.execute(_INSERT, (*row[:2], free, *row[3:6], line, *row[7:]))
         inserted += 1
-        size += row[7]
+        size += row[ROW_SIZE]
     return inserted, size
 
 
@@ -135,14 +146,14 @@ def append_unit(
     def unit(conn: sqlite3.Connection) -> Appended:
         pending, pending_bytes, last_accepted = conn.execute(_META).fetchone()
         stamp = max(accepted_ns, last_accepted)  # keeps acceptance times monotonic in seq
-        stamped = [(*row[:8], stamp) for row in rows]
+        stamped = [(*row[:9], stamp) for row in rows]
         # Fast path: every row is new and every slot free (one multi-row insert).
         conn.execute("SAVEPOINT fast")
         before = conn.total_changes
         insert_rows(conn, _INSERT_OR_IGNORE_ROWS, stamped)
         if conn.total_changes - before == len(stamped):
             conn.execute("RELEASE fast")
-            inserted, size = len(stamped), sum(row[7] for row in stamped)
+            inserted, size = len(stamped), sum(row[ROW_SIZE] for row in stamped)
         else:
             conn.execute("ROLLBACK TO fast")
             conn.execute("RELEASE fast")

@@ -10,10 +10,16 @@ SURFACES = {
     "stats_service.delivery.backoff": ["Backoff", "is_retryable_status"],
     "stats_service.delivery.config": ["DeliveryConfig"],
     "stats_service.delivery.forwarder": [
-        "DeliveryBackend",
         "ForwardOutcome",
         "Forwarder",
         "ForwarderMetrics",
+    ],
+    "stats_service.delivery.sending": [
+        "DeliveryBackend",
+        "LineBackend",
+        "RetryLater",
+        "Settlement",
+        "deliver",
     ],
     "stats_service.delivery.lease": [
         "FileLease",
