@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final
 
-from stats_service.delivery.outbox.rows import encode_row, row_size
+from stats_service.delivery.outbox.rows import row_size
 from stats_service.delivery.outbox.schema import (
     MAX_ERROR_CHARS,
     MAX_TIME_NS,
@@ -23,9 +23,9 @@ from stats_service.delivery.queue import Appended, OutboxEntry, Rejection
 from stats_service.errors import InvalidEvent
 from stats_service.events.model import Event
 from stats_service.sqlite import insert_rows
-from stats_service.sqlite.rows import indexed_uid
+from stats_service.sqlite.rows import encode_body
 from stats_service.storage.influx.series import series_hash
-from stats_service.storage.influx.stored import retimed_line
+from stats_service.storage.influx.stored import event_line, retimed_line
 
 __all__ = [
     "ROW_SIZE",
@@ -70,21 +70,35 @@ _MARK_DEAD = (
 
 
 def rows_of(events: Sequence[Event]) -> list[Row]:
-    """One insert row per event (``accepted_ns`` is filled in by the writer)."""
+    """One insert row per event (``accepted_ns`` is filled in by the writer).
+
+    Runs once per accepted event on the event loop: the common case (a line
+    stands for the event) is written out here rather than through
+    :func:`~.rows.encode_row` and :func:`~.rows.row_size`, which it matches.
+    """
     rows: list[Row] = []
+    append = rows.append
     for event in events:
-        line, body = encode_row(event)
-        rows.append(
+        tags = event.tags
+        uid = event.fields.get("uid")
+        line = event_line(event)
+        if line is not None:
+            body = None
+            size = len(line)
+        else:
+            body = encode_body(event)
+            size = row_size(event, None, body)
+        append(
             (
                 event.event_id,
-                series_hash(event.measurement, event.tags),
+                series_hash(event.measurement, tags),
                 event.time_ns,
                 event.measurement,
-                event.tags.get("event"),
-                indexed_uid(event.fields),
+                tags.get("event"),
+                uid if isinstance(uid, str) else None,
                 line,
                 body,
-                row_size(event, line, body),
+                size,
                 0,
             )
         )
