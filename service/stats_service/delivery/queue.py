@@ -93,6 +93,17 @@ class OutboxEntry:
         self._line = line
         self.event_id: str = event.event_id if event is not None else str(event_id)
 
+    @classmethod
+    def of_line(cls, seq: int, size: int, event_id: str, line: bytes) -> OutboxEntry:
+        """An entry holding only its line (what the SQLite outbox reads, once per event)."""
+        entry = cls.__new__(cls)
+        entry.seq = seq
+        entry.size = size
+        entry._event = None
+        entry._line = line
+        entry.event_id = event_id
+        return entry
+
     @property
     def event(self) -> Event:
         """The event (decoded from the line the first time, when only that is held)."""

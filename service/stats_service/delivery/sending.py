@@ -113,13 +113,28 @@ async def deliver(
         await _deliver_events(backend, entries, settlement, metrics)
 
 
-_Line = tuple[OutboxEntry, bytes]
+class _Lines:
+    """Entries and their lines, side by side: the lines are what is sent."""
+
+    __slots__ = ("entries", "pairs")
+
+    def __init__(self, entries: list[OutboxEntry], pairs: list[tuple[str, bytes]]) -> None:
+        self.entries = entries
+        self.pairs = pairs
+
+    def halves(self) -> tuple[_Lines, _Lines]:
+        middle = len(self.entries) // 2
+        return (
+            _Lines(self.entries[:middle], self.pairs[:middle]),
+            _Lines(self.entries[middle:], self.pairs[middle:]),
+        )
 
 
-def _lines(entries: Sequence[OutboxEntry], settlement: Settlement) -> list[_Line]:
+def _lines(entries: Sequence[OutboxEntry], settlement: Settlement) -> _Lines:
     """Each entry with the line to send; an entry that has none and cannot be
     encoded is dead-lettered at once."""
-    lines: list[_Line] = []
+    sent: list[OutboxEntry] = []
+    pairs: list[tuple[str, bytes]] = []
     for entry in entries:
         line = entry.line
         if line is None:
@@ -133,30 +148,31 @@ def _lines(entries: Sequence[OutboxEntry], settlement: Settlement) -> list[_Line
                 reason = f"event {entry.event_id!r}: not valid UTF-8 ({exc.reason})"
                 settlement.rejected.append(Rejection(entry, reason, None))
                 continue
-        lines.append((entry, line))
-    return lines
+        sent.append(entry)
+        pairs.append((entry.event_id, line))
+    return _Lines(sent, pairs)
 
 
 async def _deliver_lines(
-    backend: LineBackend, lines: Sequence[_Line], settlement: Settlement, metrics: _Metrics
+    backend: LineBackend, lines: _Lines, settlement: Settlement, metrics: _Metrics
 ) -> None:
-    if not lines:
+    if not lines.entries:
         return
     settlement.requests += 1
     try:
-        await backend.write_lines([(entry.event_id, line) for entry, line in lines])
+        await backend.write_lines(lines.pairs)
     except WriteRejected as exc:
         metrics.forward_error("rejected")
         ids = exc.rejected_event_ids
         if exc.status == _TOO_LARGE or ids is None:
-            if len(lines) == 1:
-                settlement.rejected.append(Rejection(lines[0][0], exc.reason, exc.status))
+            if len(lines.entries) == 1:
+                settlement.rejected.append(Rejection(lines.entries[0], exc.reason, exc.status))
                 return
-            middle = len(lines) // 2
-            await _deliver_lines(backend, lines[:middle], settlement, metrics)
-            await _deliver_lines(backend, lines[middle:], settlement, metrics)
+            first, second = lines.halves()
+            await _deliver_lines(backend, first, settlement, metrics)
+            await _deliver_lines(backend, second, settlement, metrics)
             return
-        for entry, _ in lines:
+        for entry in lines.entries:
             if entry.event_id in ids:
                 settlement.rejected.append(Rejection(entry, exc.reason, exc.status))
             else:
@@ -165,10 +181,10 @@ async def _deliver_lines(
         raise RetryLater(exc.message, exc.retry_after_seconds) from None
     except Exception as exc:  # noqa: BLE001 -- logged; the entries stay pending
         # Unknown trouble (a bug, an unexpected answer): keep the entries, retry later.
-        _log.exception("writing %d lines to the backend failed unexpectedly", len(lines))
+        _log.exception("writing %d lines to the backend failed unexpectedly", len(lines.entries))
         raise RetryLater(f"{type(exc).__name__}: {exc}", None) from None
     else:
-        settlement.forwarded.extend(entry for entry, _ in lines)
+        settlement.forwarded.extend(lines.entries)
 
 
 async def _deliver_events(

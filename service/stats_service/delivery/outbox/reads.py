@@ -55,7 +55,7 @@ def read_batch(
                 break
             total += size
             if line is not None:  # sent as it is; decoded only if a backend wants the event
-                entries.append(OutboxEntry(seq, None, size, line=line, event_id=event_id))
+                entries.append(OutboxEntry.of_line(seq, size, event_id, line))
             else:
                 entries.append(
                     OutboxEntry(seq, decode_event(event_id, measurement, time_ns, body), size)

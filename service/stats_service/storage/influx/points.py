@@ -43,7 +43,11 @@ def unique_events(events: Iterable[Event]) -> list[Event]:
 
 def unique_lines(lines: Iterable[tuple[str, bytes]]) -> Mapping[str, bytes]:
     """``(event_id, line)`` pairs by id, in order, without later repeats (the first wins)."""
-    unique: dict[str, bytes] = {}
-    for event_id, line in lines:
+    pairs = list(lines)
+    unique = dict(pairs)  # the usual case, no repeats, without a Python loop
+    if len(unique) == len(pairs):
+        return unique
+    unique = {}
+    for event_id, line in pairs:
         unique.setdefault(event_id, line)
     return unique
