@@ -8,10 +8,13 @@ line-protocol body per request, and times each step the service takes with
 them, on a real outbox file in a temporary directory:
 
 ``gunzip``, ``parse_lines``, ``event_from_point``
-    the request body to events, as ``/api/v2/write`` does it;
+    the request body to what is stored, as ``/api/v2/write`` does it: each
+    point straight to its stored line where the version measured has that
+    fast path (``point_line``), else to an event (the stage keeps its name);
 ``outbox_append``
-    ``Outbox.append`` of one request's events: row building, the
-    multi-row insert and the commit (with its fsync) on the writer thread;
+    ``Outbox.append_lines`` (or ``append``, for events) of one request: row
+    building, the multi-row insert and the commit (with its fsync) on the
+    writer thread;
 ``outbox_read``
     ``Outbox.next_batch`` of one forwarder batch;
 ``forward_body``
@@ -99,15 +102,32 @@ async def _timed_async(work: Callable[[], Awaitable[Any]]) -> tuple[tuple[float,
     return (time.process_time() - cpu, time.perf_counter() - wall), result
 
 
-def _events(parsed: list[list[ParsedPoint]], base_ns: int) -> list[list[Event]]:
+def _events(parsed: list[list[ParsedPoint]], base_ns: int) -> list[list[Any]]:
+    """Each request's points as the service maps them: straight to their stored lines
+    where this version can (``point_line``), else as events."""
     limits = Limits()
-    return [
-        [
-            event_from_point(p, identity="bench", now_ns=base_ns + i, limits=limits)
-            for i, p in enumerate(request)
+    try:
+        from stats_service.storage.influx.point_lines import point_line  # noqa: PLC0415
+    except ImportError:  # a version without the fast path
+        return [
+            [
+                event_from_point(p, identity="bench", now_ns=base_ns + i, limits=limits)
+                for i, p in enumerate(request)
+            ]
+            for request in parsed
         ]
-        for request in parsed
-    ]
+    mapped: list[list[Any]] = []
+    for request in parsed:
+        items: list[Any] = []
+        for i, p in enumerate(request):
+            item = point_line(p, identity="bench", now_ns=base_ns + i, limits=limits)
+            items.append(
+                item
+                if item is not None
+                else event_from_point(p, identity="bench", now_ns=base_ns + i, limits=limits)
+            )
+        mapped.append(items)
+    return mapped
 
 
 _Spent = list[float]
@@ -119,11 +139,14 @@ def _add(spent: _Spent, cost: tuple[float, float]) -> None:
     spent[1] += cost[1]
 
 
-async def _outbox_run(outbox: Outbox, events: list[list[Event]], batch: int) -> list[_Spent]:
+async def _outbox_run(outbox: Outbox, events: list[list[Any]], batch: int) -> list[_Spent]:
     """Append every request, then forward it all in batches; each stage's cost."""
     append: _Spent = [0.0, 0.0]
     for request in events:
-        cost, _ = await _timed_async(lambda r=request: outbox.append(r))  # type: ignore[misc]
+        if hasattr(outbox, "append_lines") and not isinstance(request[0], Event):
+            cost, _ = await _timed_async(lambda r=request: outbox.append_lines(r))  # type: ignore[misc]
+        else:
+            cost, _ = await _timed_async(lambda r=request: outbox.append(r))  # type: ignore[misc]
         _add(append, cost)
     read: _Spent = [0.0, 0.0]
     body: _Spent = [0.0, 0.0]
@@ -148,7 +171,7 @@ async def _outbox_run(outbox: Outbox, events: list[list[Event]], batch: int) -> 
 
 
 async def _outbox_stages(
-    events: list[list[Event]], batch: int, repeats: int, points: int
+    events: list[list[Any]], batch: int, repeats: int, points: int
 ) -> list[StageTime]:
     runs: list[list[_Spent]] = []
     for _ in range(repeats):

@@ -37,13 +37,14 @@ from stats_service.delivery.lease import ForwardingLease
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.events.query import EventPage, EventQuery
-from stats_service.storage.influx.stored import line_event
+from stats_service.storage.influx.stored import EncodedEvent, line_event
 
 __all__ = [
     "Appended",
     "DeadLetter",
     "DeliveryReporter",
     "DurableQueue",
+    "LineAppender",
     "OutboxCounts",
     "OutboxEntry",
     "OutboxFull",
@@ -51,6 +52,7 @@ __all__ = [
     "ProbedQueue",
     "QueueUnavailable",
     "Rejection",
+    "append_encoded",
 ]
 
 _NS_PER_SECOND = 1_000_000_000
@@ -340,6 +342,26 @@ class DurableQueue(Protocol):
     async def replay(self, event_ids: Sequence[str] | None = None) -> int:
         """Make dead letters pending again (all when ``event_ids`` is None); how many."""
         ...
+
+
+@runtime_checkable
+class LineAppender(Protocol):
+    """A queue that also takes events already encoded as their lines (the SQLite outbox).
+
+    Optional: :func:`append_encoded` falls back to ``append`` of the decoded
+    events for a queue without it.
+    """
+
+    async def append_lines(self, events: Sequence[EncodedEvent]) -> Appended:
+        """``append`` of the events these lines stand for (same rules, same result)."""
+        ...
+
+
+async def append_encoded(queue: DurableQueue, events: Sequence[EncodedEvent]) -> Appended:
+    """Commit encoded ``events`` to any queue: as lines when it takes them, else as events."""
+    if isinstance(queue, LineAppender):
+        return await queue.append_lines(events)
+    return await queue.append([line_event(event.line) for event in events])
 
 
 @runtime_checkable

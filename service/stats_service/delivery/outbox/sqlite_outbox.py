@@ -21,12 +21,14 @@ from stats_service.delivery.outbox.schema import MIGRATIONS, NS_PER_SECOND, PRUN
 from stats_service.delivery.outbox.writes import (
     ROW_SIZE,
     Full,
+    Row,
     append_unit,
     prune_unit,
     record_error_unit,
     recount,
     replay_unit,
     rows_of,
+    rows_of_lines,
     settle_unit,
 )
 from stats_service.delivery.queue import (
@@ -43,6 +45,7 @@ from stats_service.events.model import Event
 from stats_service.events.query import EventPage, EventQuery
 from stats_service.sqlite import SQLiteReader, SQLiteWriter
 from stats_service.sqlite.window import read_window
+from stats_service.storage.influx.stored import EncodedEvent
 from stats_service.storage.log import LogEntry
 
 __all__ = ["Outbox"]
@@ -200,8 +203,15 @@ class Outbox:
         exceed a bound, ``InvalidEvent`` for a non-finite field, and
         ``ServiceUnavailable`` when the file cannot be written.
         """
+        return await self._append_rows(rows_of(events))
+
+    async def append_lines(self, events: Sequence[EncodedEvent]) -> Appended:
+        """:meth:`append` of events already encoded (a
+        :class:`~stats_service.delivery.queue.LineAppender`): their lines are stored as given."""
+        return await self._append_rows(rows_of_lines(events))
+
+    async def _append_rows(self, rows: list[Row]) -> Appended:
         writer = self._require_writer()
-        rows = rows_of(events)
         unit = append_unit(rows, self._clock_ns(), self._max_events, self._max_bytes)
         try:
             appended = await writer.submit(unit, size_bytes=sum(row[ROW_SIZE] for row in rows))
