@@ -128,7 +128,10 @@ class Ingestor:
 
         Refused points are reported by their line number (``rejected``), never
         sink the rest; points without a time get the arrival time plus their
-        index in nanoseconds.
+        index in nanoseconds. On a store that takes encoded events (a
+        ``LineWriter``: ``DurableStore``) plain points become their stored
+        lines directly (:mod:`stats_service.storage.influx.point_lines`), the
+        same bytes the event path would store.
         """
         now = self._clock_ns()
         rejected: list[tuple[int, str]] = []
