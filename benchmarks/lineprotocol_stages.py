@@ -144,9 +144,9 @@ async def _outbox_run(outbox: Outbox, events: list[list[Any]], batch: int) -> li
     append: _Spent = [0.0, 0.0]
     for request in events:
         if hasattr(outbox, "append_lines") and not isinstance(request[0], Event):
-            cost, _ = await _timed_async(lambda r=request: outbox.append_lines(r))  # type: ignore[misc]
+            cost, _ = await _timed_async(lambda r=request: outbox.append_lines(r))
         else:
-            cost, _ = await _timed_async(lambda r=request: outbox.append(r))  # type: ignore[misc]
+            cost, _ = await _timed_async(lambda r=request: outbox.append(r))
         _add(append, cost)
     read: _Spent = [0.0, 0.0]
     body: _Spent = [0.0, 0.0]
@@ -155,16 +155,16 @@ async def _outbox_run(outbox: Outbox, events: list[list[Any]], batch: int) -> li
     after = 0
     while True:
         cost, entries = await _timed_async(
-            lambda a=after: outbox.next_batch(batch, 1 << 30, after_seq=a)  # type: ignore[misc]
+            lambda a=after: outbox.next_batch(batch, 1 << 30, after_seq=a)
         )
         if not entries:
             break
         _add(read, cost)
-        cost, data = _timed(lambda e=entries: forward_body(e))  # type: ignore[misc]
+        cost, data = _timed(lambda e=entries: forward_body(e))
         _add(body, cost)
-        cost, _ = _timed(lambda d=data: gzip.compress(d, 1, mtime=0))  # type: ignore[misc]
+        cost, _ = _timed(lambda d=data: gzip.compress(d, 1, mtime=0))
         _add(packed, cost)
-        cost, _ = await _timed_async(lambda e=entries: outbox.settle(e))  # type: ignore[misc]
+        cost, _ = await _timed_async(lambda e=entries: outbox.settle(e))
         _add(settle, cost)
         after = entries[-1].seq
     return [append, read, body, packed, settle]
