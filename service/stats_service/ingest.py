@@ -18,6 +18,13 @@ from stats_service.events.lineprotocol_events import event_from_point
 from stats_service.events.lineprotocol_parse import ParsedPoint
 from stats_service.events.model import Event, Limits, parse_event, parse_point
 from stats_service.storage.base import EventStore
+from stats_service.storage.influx.point_lines import point_line
+from stats_service.storage.influx.stored import (
+    EncodedEvent,
+    LineWriter,
+    encoded_event,
+    line_event,
+)
 
 __all__ = ["BatchOutcome", "Ingestor"]
 
@@ -111,12 +118,41 @@ class Ingestor:
 
         Refused points are reported by their line number (``rejected``), never
         sink the rest; points without a time get the arrival time plus their
-        index in nanoseconds.
+        index in nanoseconds. On a store that takes encoded events (a
+        ``LineWriter``: ``DurableStore``) plain points become their stored
+        lines directly (:mod:`stats_service.storage.influx.point_lines`), the
+        same bytes the event path would store.
         """
         now = self._clock_ns()
-        events: list[Event] = []
         rejected: list[tuple[int, str]] = []
         limits = self._limits
+        store = self._store
+        if isinstance(store, LineWriter):
+            # Plain points go straight to their stored lines (point_line); the
+            # rest through the model, then encoded; all in one write.
+            encoded: list[EncodedEvent | Event] = []
+            lines = True
+            for index, point in enumerate(points):
+                item: EncodedEvent | Event | None = point_line(
+                    point, identity=identity, now_ns=now + index, limits=limits
+                )
+                if item is None:
+                    try:
+                        event = event_from_point(
+                            point, identity=identity, now_ns=now + index, limits=limits
+                        )
+                    except InvalidEvent as exc:
+                        rejected.append((point.line_number, exc.message))
+                        continue
+                    item = encoded_event(event) or event
+                    lines = lines and item is not event
+                encoded.append(item)
+            if encoded and lines:
+                await store.write_lines([i for i in encoded if isinstance(i, EncodedEvent)])
+            elif encoded:  # an event no line stands for: the whole write as events
+                await store.write([_as_event(item) for item in encoded])
+            return BatchOutcome(ids=[item.event_id for item in encoded], rejected=rejected)
+        events: list[Event] = []
         for index, point in enumerate(points):
             try:
                 events.append(
@@ -125,5 +161,9 @@ class Ingestor:
             except InvalidEvent as exc:
                 rejected.append((point.line_number, exc.message))
         if events:
-            await self._store.write(events)
+            await store.write(events)
         return BatchOutcome(ids=[event.event_id for event in events], rejected=rejected)
+
+
+def _as_event(item: EncodedEvent | Event) -> Event:
+    return item if isinstance(item, Event) else line_event(item.line)

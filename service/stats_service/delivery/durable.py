@@ -38,10 +38,12 @@ from stats_service.delivery.queue import (
     OutboxFull,
     OutboxStatus,
     ProbedQueue,
+    append_encoded,
 )
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.storage.base import EventPage, EventQuery, EventStore, StoreHealth
+from stats_service.storage.influx.stored import EncodedEvent
 
 __all__ = ["DurableStore"]
 
@@ -231,6 +233,18 @@ class DurableStore:
         outbox = self.queue
         try:
             appended = await outbox.append(events)
+        except OutboxFull as exc:
+            retry_after = await self._retry_after(len(events))
+            raise OutboxFull(exc.message, retry_after_seconds=retry_after) from None
+        if appended.inserted and self._forwarder is not None:
+            self._forwarder.notify(appended.pending_events)
+
+    async def write_lines(self, events: Sequence[EncodedEvent]) -> None:
+        """:meth:`write` of events already encoded as their lines (a
+        :class:`~stats_service.storage.influx.stored.LineWriter`); a queue that
+        does not take lines gets the decoded events."""
+        try:
+            appended = await append_encoded(self.queue, events)
         except OutboxFull as exc:
             retry_after = await self._retry_after(len(events))
             raise OutboxFull(exc.message, retry_after_seconds=retry_after) from None

@@ -1,27 +1,15 @@
 """The forwarder: one asyncio task that drains the durable queue into the storage backend.
 
-It reads the oldest pending events in batches (``batch_max_events``, or
+It reads the oldest pending entries in batches (``batch_max_events``, or
 ``batch_max_bytes``), lingering up to ``linger_seconds`` for a batch to fill,
-hands each batch to the backend's ``write`` (for InfluxDB: one gzip-compressed
-line-protocol request), and settles the outcome in one outbox transaction:
-delivered events are marked forwarded, refused ones dead-lettered.
-
-What each outcome of ``write`` means:
-
-* it returns: every event is stored;
-* ``WriteRejected`` (``InfluxWriteRejected``) with ``rejected_event_ids``:
-  those are dead-lettered with the backend's reason, every other event is
-  stored; with ``None`` (it cannot tell which) or status 413 (body too large)
-  the batch is split in halves and each half written again, down to single
-  events; rewriting a stored point changes nothing, so the good events all end
-  up stored and only the bad ones are dead-lettered;
-* ``InvalidEvent``: the encoder refused an event before anything was sent; the
-  batch is bisected the same way and the refused event dead-lettered;
-* ``ServiceUnavailable`` (``InfluxUnavailable``: network error, timeout, 5xx,
-  429...) or anything unexpected: nothing more is settled; what is already
-  known is, then the forwarder backs off (capped, jittered, exponential,
-  honouring ``Retry-After``) and tries the same events again. Nothing is
-  dropped.
+hands each batch to the backend (:func:`~stats_service.delivery.sending.deliver`:
+for InfluxDB the stored lines as they are, one gzip-compressed request; that
+module says what each outcome of a write means and how a refused batch is
+split), and settles the outcome in one queue transaction: delivered entries
+are marked forwarded, refused ones dead-lettered. When the backend cannot take
+a batch now, what is already known is settled, then the forwarder backs off
+(capped, jittered, exponential, honouring ``Retry-After``) and tries the same
+entries again. Nothing is dropped.
 
 The loop overlaps its stages when a backlog exists: while one full batch is
 being written, the next is read from the outbox and the previous one settled.
@@ -46,31 +34,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stats_service.delivery.config import DeliveryConfig
-from stats_service.delivery.queue import DurableQueue, OutboxEntry, Rejection
-from stats_service.errors import InvalidEvent, ServiceUnavailable
-from stats_service.events.model import Event
-from stats_service.storage.base import WriteRejected
+from stats_service.delivery.queue import DurableQueue, OutboxEntry
+from stats_service.delivery.sending import DeliveryBackend, RetryLater, Settlement, deliver
+from stats_service.errors import ServiceUnavailable
 
 __all__ = [
-    "DeliveryBackend",
     "ForwardOutcome",
     "Forwarder",
     "ForwarderMetrics",
 ]
 
 _log = logging.getLogger(__name__)
-
-_TOO_LARGE = 413
-
-
-class DeliveryBackend(Protocol):
-    """What the forwarder needs of a storage backend."""
-
-    async def open(self) -> None:
-        """Acquire resources; called again by the forwarder if it failed at start."""
-
-    async def write(self, events: Sequence[Event]) -> None:
-        """Store ``events``; see the module docstring for what each outcome means."""
 
 
 class ForwarderMetrics(Protocol):
@@ -105,27 +79,6 @@ class ForwardOutcome:
     dead_lettered: int
     requests: int
     """Backend writes it took (more than one when a batch was split)."""
-
-
-class _Settlement:
-    """What is known so far about the entries of one batch."""
-
-    __slots__ = ("forwarded", "rejected", "requests", "seconds")
-
-    def __init__(self) -> None:
-        self.forwarded: list[OutboxEntry] = []
-        self.rejected: list[Rejection] = []
-        self.requests = 0
-        self.seconds = 0.0
-
-
-class _RetryLater(Exception):
-    """The backend cannot take the batch now; wait, then try the rest again."""
-
-    def __init__(self, message: str, retry_after_seconds: float | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.retry_after_seconds = retry_after_seconds
 
 
 class Forwarder:
@@ -241,7 +194,7 @@ class Forwarder:
         """
         try:
             return await self._forward_batch()
-        except _RetryLater as exc:
+        except RetryLater as exc:
             retry_after = max(1, round(exc.retry_after_seconds or 1))
             raise ServiceUnavailable(exc.message, retry_after_seconds=retry_after) from None
 
@@ -274,13 +227,13 @@ class Forwarder:
                     config.batch_max_events, config.batch_max_bytes, after_seq=entries[-1].seq
                 )
             )
-        settlement = _Settlement()
+        settlement = Settlement()
         started = self._monotonic()
         try:
             if not self._backend_open:
                 await self._open_backend()
             await self._deliver(entries, settlement)
-        except _RetryLater:
+        except RetryLater:
             self._metrics.forward_error("unavailable")
             await self._drain_pipeline()
             await self._settle(settlement)
@@ -324,13 +277,13 @@ class Forwarder:
         try:
             await self._backend.open()
         except ServiceUnavailable as exc:
-            raise _RetryLater(exc.message, exc.retry_after_seconds) from None
+            raise RetryLater(exc.message, exc.retry_after_seconds) from None
         except Exception as exc:  # noqa: BLE001 -- logged; the forwarder retries later
             _log.exception("opening the backend failed")
-            raise _RetryLater(f"{type(exc).__name__}: {exc}", None) from None
+            raise RetryLater(f"{type(exc).__name__}: {exc}", None) from None
         self._backend_open = True
 
-    async def _settle(self, settlement: _Settlement) -> None:
+    async def _settle(self, settlement: Settlement) -> None:
         if settlement.forwarded or settlement.rejected:
             self._pending_hint = await self._outbox.settle(
                 settlement.forwarded, settlement.rejected
@@ -341,50 +294,11 @@ class Forwarder:
                 self._metrics.dead_lettered(len(settlement.rejected))
             for rejection in settlement.rejected:
                 _log.warning(
-                    "dead-lettered event %s: %s", rejection.entry.event.event_id, rejection.reason
+                    "dead-lettered event %s: %s", rejection.entry.event_id, rejection.reason
                 )
 
-    async def _deliver(self, entries: Sequence[OutboxEntry], settlement: _Settlement) -> None:
-        """Write ``entries``, splitting where needed; record every outcome in ``settlement``."""
-        settlement.requests += 1
-        try:
-            await self._backend.write([entry.event for entry in entries])
-        except WriteRejected as exc:
-            self._metrics.forward_error("rejected")
-            ids = exc.rejected_event_ids
-            if exc.status == _TOO_LARGE or ids is None:
-                await self._split(entries, settlement, exc.reason, exc.status)
-                return
-            for entry in entries:
-                if entry.event.event_id in ids:
-                    settlement.rejected.append(Rejection(entry, exc.reason, exc.status))
-                else:
-                    settlement.forwarded.append(entry)
-        except InvalidEvent as exc:
-            self._metrics.forward_error("rejected")
-            await self._split(entries, settlement, exc.message, None)
-        except ServiceUnavailable as exc:
-            raise _RetryLater(exc.message, exc.retry_after_seconds) from None
-        except Exception as exc:  # noqa: BLE001 -- logged; the events stay pending
-            # Unknown trouble (a bug, an unexpected answer): keep the events, retry later.
-            _log.exception("writing %d events to the backend failed unexpectedly", len(entries))
-            raise _RetryLater(f"{type(exc).__name__}: {exc}", None) from None
-        else:
-            settlement.forwarded.extend(entries)
-
-    async def _split(
-        self,
-        entries: Sequence[OutboxEntry],
-        settlement: _Settlement,
-        reason: str,
-        status: int | None,
-    ) -> None:
-        if len(entries) == 1:
-            settlement.rejected.append(Rejection(entries[0], reason, status))
-            return
-        middle = len(entries) // 2
-        await self._deliver(entries[:middle], settlement)
-        await self._deliver(entries[middle:], settlement)
+    async def _deliver(self, entries: Sequence[OutboxEntry], settlement: Settlement) -> None:
+        await deliver(self._backend, entries, settlement, self._metrics)
 
     # -- the loop ------------------------------------------------------------
 
@@ -407,7 +321,7 @@ class Forwarder:
                 return
             try:
                 outcome = await self._forward_batch(pipelined=True)
-            except (_RetryLater, ServiceUnavailable) as exc:
+            except (RetryLater, ServiceUnavailable) as exc:
                 await self._drain_pipeline()
                 await self._back_off(exc.message, exc.retry_after_seconds)
                 continue

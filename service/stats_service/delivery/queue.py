@@ -37,12 +37,14 @@ from stats_service.delivery.lease import ForwardingLease
 from stats_service.errors import ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.events.query import EventPage, EventQuery
+from stats_service.storage.influx.stored import EncodedEvent, line_event
 
 __all__ = [
     "Appended",
     "DeadLetter",
     "DeliveryReporter",
     "DurableQueue",
+    "LineAppender",
     "OutboxCounts",
     "OutboxEntry",
     "OutboxFull",
@@ -50,6 +52,7 @@ __all__ = [
     "ProbedQueue",
     "QueueUnavailable",
     "Rejection",
+    "append_encoded",
 ]
 
 _NS_PER_SECOND = 1_000_000_000
@@ -64,13 +67,68 @@ class QueueUnavailable(ServiceUnavailable):
     """The queue cannot take the events now (e.g. no Kafka broker acknowledged them)."""
 
 
-@dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """One pending event as the forwarder reads it: its row number, the event, its size."""
+    """One pending event as the forwarder reads it: its row number, the event, its size.
 
-    seq: int
-    event: Event
-    size: int
+    A queue that keeps the event's line-protocol line (the SQLite outbox)
+    passes ``line`` and ``event_id`` instead of the event: the forwarder sends
+    the line as it is, and ``event`` is decoded from it only when asked for
+    (a backend that wants events, a log line). Entries compare by all four.
+    """
+
+    __slots__ = ("_event", "_line", "event_id", "seq", "size")
+
+    def __init__(
+        self,
+        seq: int,
+        event: Event | None = None,
+        size: int = 0,
+        *,
+        line: bytes | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        if event is None and (line is None or event_id is None):
+            raise ValueError("an outbox entry needs its event, or its line and event id")
+        self.seq = seq
+        self.size = size
+        self._event = event
+        self._line = line
+        self.event_id: str = event.event_id if event is not None else str(event_id)
+
+    @classmethod
+    def of_line(cls, seq: int, size: int, event_id: str, line: bytes) -> OutboxEntry:
+        """An entry holding only its line (what the SQLite outbox reads, once per event)."""
+        entry = cls.__new__(cls)
+        entry.seq = seq
+        entry.size = size
+        entry._event = None
+        entry._line = line
+        entry.event_id = event_id
+        return entry
+
+    @property
+    def event(self) -> Event:
+        """The event (decoded from the line the first time, when only that is held)."""
+        if self._event is None:
+            assert self._line is not None
+            self._event = line_event(self._line)
+        return self._event
+
+    @property
+    def line(self) -> bytes | None:
+        """The stored line-protocol line, None when the queue holds the event only."""
+        return self._line
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OutboxEntry):
+            return NotImplemented
+        return (self.seq, self.size, self.event) == (other.seq, other.size, other.event)
+
+    def __hash__(self) -> int:
+        return hash((self.seq, self.event_id))
+
+    def __repr__(self) -> str:
+        return f"OutboxEntry(seq={self.seq!r}, event_id={self.event_id!r}, size={self.size!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +342,26 @@ class DurableQueue(Protocol):
     async def replay(self, event_ids: Sequence[str] | None = None) -> int:
         """Make dead letters pending again (all when ``event_ids`` is None); how many."""
         ...
+
+
+@runtime_checkable
+class LineAppender(Protocol):
+    """A queue that also takes events already encoded as their lines (the SQLite outbox).
+
+    Optional: :func:`append_encoded` falls back to ``append`` of the decoded
+    events for a queue without it.
+    """
+
+    async def append_lines(self, events: Sequence[EncodedEvent]) -> Appended:
+        """``append`` of the events these lines stand for (same rules, same result)."""
+        ...
+
+
+async def append_encoded(queue: DurableQueue, events: Sequence[EncodedEvent]) -> Appended:
+    """Commit encoded ``events`` to any queue: as lines when it takes them, else as events."""
+    if isinstance(queue, LineAppender):
+        return await queue.append_lines(events)
+    return await queue.append([line_event(event.line) for event in events])
 
 
 @runtime_checkable

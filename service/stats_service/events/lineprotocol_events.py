@@ -39,7 +39,7 @@ from stats_service.events.model import (
     parse_point,
 )
 
-__all__ = ["event_from_point"]
+__all__ = ["event_from_point", "plain_series", "valid_key"]
 
 _INT64_MAX: Final = 2**63 - 1
 _MAX_TIME_NS: Final = 2**63 - 1
@@ -62,7 +62,8 @@ _series: dict[_SeriesKey, tuple[dict[str, str], int] | None] = {}
 """Recent series (identity, the line's series text or its parts, string limit): tags and size."""
 
 
-def _valid_key(name: str) -> bool:
+def valid_key(name: str) -> bool:
+    """Whether ``name`` is a valid, unreserved tag or field key of the model (cached)."""
     if name in _valid_keys:
         return True
     if _KEY_RE.fullmatch(name) is None or name in RESERVED_KEYS:
@@ -124,6 +125,28 @@ def _model_event(point: ParsedPoint, *, identity: str, now_ns: int, limits: Limi
     return replace(event, time_ns=time_ns)
 
 
+def plain_series(
+    point: ParsedPoint, identity: str, max_string_bytes: int
+) -> tuple[dict[str, str], int] | None:
+    """The tags of ``point``'s event (``identity`` first; shared, read-only) and their
+    size, when its measurement and tags are plain (the fast path); else None.
+
+    Cached per series: callers on the fast path ask once per point.
+    """
+    series_key: _SeriesKey = (
+        identity,
+        point.series if point.series is not None else (point.measurement, *point.tags.items()),
+        max_string_bytes,
+    )
+    if series_key in _series:
+        return _series[series_key]
+    series = _plain_series(point, identity, max_string_bytes)
+    if len(_series) >= _CACHE_MAX:
+        _series.clear()
+    _series[series_key] = series
+    return series
+
+
 def _plain_series(
     point: ParsedPoint, identity: str, max_string_bytes: int
 ) -> tuple[dict[str, str], int] | None:
@@ -134,7 +157,7 @@ def _plain_series(
     tags: dict[str, str] = {"identity": identity}
     for key, value in point.tags.items():
         if (
-            not _valid_key(key)
+            not valid_key(key)
             or not value.isascii()
             or len(value) > max_string_bytes
             or _CONTROL_RE.search(value) is not None
@@ -146,27 +169,14 @@ def _plain_series(
     return tags, size
 
 
-def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of calls
-    point: ParsedPoint, identity: str, now_ns: int, limits: Limits
-) -> Event | None:
+def _plain_event(point: ParsedPoint, identity: str, now_ns: int, limits: Limits) -> Event | None:
     """:func:`event_from_point` for ASCII points with valid names, or ``None``.
 
     Builds exactly the event the model's path builds; anything else (and
     every error) is left to that path.
     """
     max_string_bytes = limits.max_string_bytes
-    series_key: _SeriesKey = (
-        identity,
-        point.series if point.series is not None else (point.measurement, *point.tags.items()),
-        max_string_bytes,
-    )
-    if series_key in _series:
-        series = _series[series_key]
-    else:
-        series = _plain_series(point, identity, max_string_bytes)
-        if len(_series) >= _CACHE_MAX:
-            _series.clear()
-        _series[series_key] = series
+    series = plain_series(point, identity, max_string_bytes)
     if series is None:
         return None
     series_tags, size = series
@@ -179,7 +189,7 @@ def _plain_event(  # noqa: PLR0912  one flat pass keeps the hot path free of cal
                 return None
             event_id = field_value
             continue
-        if (key not in _valid_keys and not _valid_key(key)) or key in tags:
+        if (key not in _valid_keys and not valid_key(key)) or key in tags:
             return None
         if isinstance(field_value, str):
             if not field_value.isascii() or len(field_value) > max_string_bytes:

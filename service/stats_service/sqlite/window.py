@@ -19,9 +19,12 @@ from stats_service.sqlite.rows import EVENT_COLUMNS, decode_event
 __all__ = ["read_window", "window_sql"]
 
 
-def window_sql(table: str, query: EventQuery, *, where: str = "") -> tuple[str, list[object]]:
-    """The SELECT of :data:`~.rows.EVENT_COLUMNS` for one page of ``query`` (``limit + 1``
-    rows) from ``table``, and its parameters; ``where`` is a fixed extra condition."""
+def window_sql(
+    table: str, query: EventQuery, *, where: str = "", columns: str = EVENT_COLUMNS
+) -> tuple[str, list[object]]:
+    """The SELECT of ``columns`` (by default :data:`~.rows.EVENT_COLUMNS`) for one page of
+    ``query`` (``limit + 1`` rows) from ``table``, and its parameters; ``where`` is a
+    fixed extra condition."""
     clauses = [where] if where else []
     params: list[object]
     if query.after is not None and query.after[0] >= query.since_ns:
@@ -40,19 +43,25 @@ def window_sql(table: str, query: EventQuery, *, where: str = "") -> tuple[str, 
             params.append(value)
     params.append(query.limit + 1)
     sql = (
-        f"SELECT {EVENT_COLUMNS} FROM {table} WHERE {' AND '.join(clauses)}"  # noqa: S608 -- fixed fragments only
+        f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)}"  # noqa: S608 -- fixed fragments only
         " ORDER BY time_ns, event_id LIMIT ?"
     )
     return sql, params
 
 
 def read_window(
-    table: str, query: EventQuery, *, where: str = ""
+    table: str,
+    query: EventQuery,
+    *,
+    where: str = "",
+    columns: str = EVENT_COLUMNS,
+    decode: Callable[..., Event] = decode_event,
 ) -> Callable[[sqlite3.Connection], list[Event]]:
-    """A read callable returning the events of :func:`window_sql` (up to ``limit + 1``)."""
-    sql, params = window_sql(table, query, where=where)
+    """A read callable returning the events of :func:`window_sql` (up to ``limit + 1``);
+    ``decode`` takes the ``columns`` of one row."""
+    sql, params = window_sql(table, query, where=where, columns=columns)
 
     def read(conn: sqlite3.Connection) -> list[Event]:
-        return [decode_event(*row) for row in conn.execute(sql, params)]
+        return [decode(*row) for row in conn.execute(sql, params)]
 
     return read

@@ -7,6 +7,8 @@ forwarder drains it towards the storage backend.
 
 - :mod:`.sqlite_outbox`: :class:`Outbox`, the queue itself;
 - :mod:`.schema`: the file's tables;
+- :mod:`.rows`: how an event is kept in a row (its line protocol);
+- :mod:`.migrate_lines`: schema step 3, converting files of the JSON format;
 - :mod:`.writes`: append, settle, replay, prune (units of the writer);
 - :mod:`.reads`: counters, batches, dead letters.
 
@@ -16,8 +18,10 @@ Each accepted event is one row of ``outbox``, numbered by ``seq`` in
 acceptance order, in one of three states:
 
 * **pending** (0): committed, not yet known to be in the backend. The row
-  holds the whole event (tags and fields as one orjson blob).
-* **forwarded** (1): the backend stored it. The blob is dropped; the row keeps
+  holds the whole event as the line-protocol line the forwarder will send
+  (``line``), so delivery sends stored bytes and decodes nothing; an event
+  no line stands for exactly keeps an orjson blob instead (:mod:`.rows`).
+* **forwarded** (1): the backend stored it. The line is dropped; the row keeps
   only what idempotency and timestamp uniqueness need (``event_id``, series
   hash, ``time_ns``, acceptance time) until it is older than the *dedupe
   window* (default 24 h), then ``Outbox.prune`` deletes it.

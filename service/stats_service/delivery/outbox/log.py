@@ -2,7 +2,7 @@
 
 Rows keep their ``seq`` (the rowid, assigned under the write lock) from
 acceptance until the dedupe window prunes them; a forwarded row has lost its
-body, so its entry carries only the id and the caller fetches the event from
+line (or body), so its entry carries only the id and the caller fetches the event from
 the backend.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from stats_service.sqlite.rows import decode_event
+from stats_service.delivery.outbox.rows import decode_row
 from stats_service.storage.log import LogEntry
 
 __all__ = ["read_head", "read_log_after", "read_position"]
 
 _AFTER = (
-    "SELECT seq, event_id, measurement, time_ns, body FROM outbox"
+    "SELECT seq, event_id, measurement, time_ns, line, body FROM outbox"
     " WHERE seq > ? AND state <> 2 ORDER BY seq LIMIT ?"
 )
 
@@ -27,11 +27,13 @@ def read_log_after(seq: int, limit: int) -> Callable[[sqlite3.Connection], list[
 
     def read(conn: sqlite3.Connection) -> list[LogEntry]:
         entries: list[LogEntry] = []
-        for row_seq, event_id, measurement, time_ns, body in conn.execute(_AFTER, (seq, limit)):
+        for row_seq, event_id, measurement, time_ns, line, body in conn.execute(
+            _AFTER, (seq, limit)
+        ):
             event = (
                 None
-                if body is None or measurement is None
-                else decode_event(event_id, measurement, time_ns, body)
+                if (line is None and body is None) or measurement is None
+                else decode_row(event_id, measurement, time_ns, line, body)
             )
             entries.append(LogEntry(int(row_seq), str(event_id), event))
         return entries

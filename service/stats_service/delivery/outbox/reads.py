@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from stats_service.delivery.outbox.rows import OUTBOX_COLUMNS, decode_row
 from stats_service.delivery.outbox.schema import NS_PER_SECOND, RATE_WINDOW_SECONDS
 from stats_service.delivery.queue import DeadLetter, OutboxCounts, OutboxEntry
 from stats_service.events.model import Event
-from stats_service.sqlite.rows import EVENT_COLUMNS, decode_event
+from stats_service.sqlite.rows import decode_event
 
 __all__ = ["read_batch", "read_counts", "read_deadletters", "read_pending"]
 
@@ -45,17 +46,20 @@ def read_batch(
         entries: list[OutboxEntry] = []
         total = 0
         cursor = conn.execute(
-            f"SELECT seq, size, {EVENT_COLUMNS} FROM outbox"  # noqa: S608 -- constant text
+            f"SELECT seq, size, {OUTBOX_COLUMNS} FROM outbox"  # noqa: S608 -- constant text
             " WHERE state = 0 AND seq > ? ORDER BY seq LIMIT ?",
             (after_seq, max_events),
         )
-        for seq, size, event_id, measurement, time_ns, body in cursor:
+        for seq, size, event_id, measurement, time_ns, line, body in cursor:
             if entries and total + size > max_bytes:
                 break
             total += size
-            entries.append(
-                OutboxEntry(seq, decode_event(event_id, measurement, time_ns, body), size)
-            )
+            if line is not None:  # sent as it is; decoded only if a backend wants the event
+                entries.append(OutboxEntry.of_line(seq, size, event_id, line))
+            else:
+                entries.append(
+                    OutboxEntry(seq, decode_event(event_id, measurement, time_ns, body), size)
+                )
         cursor.close()
         return entries
 
@@ -65,19 +69,19 @@ def read_batch(
 def read_deadletters(limit: int) -> Callable[[sqlite3.Connection], list[DeadLetter]]:
     def read(conn: sqlite3.Connection) -> list[DeadLetter]:
         cursor = conn.execute(
-            f"SELECT {EVENT_COLUMNS}, reason, influx_status, accepted_ns, done_ns"  # noqa: S608 -- constant text
+            f"SELECT {OUTBOX_COLUMNS}, reason, influx_status, accepted_ns, done_ns"  # noqa: S608 -- constant text
             " FROM outbox WHERE state = 2 ORDER BY seq LIMIT ?",
             (limit,),
         )
         return [
             DeadLetter(
-                event=decode_event(event_id, measurement, time_ns, body),
-                reason=reason or "",
-                status=status,
-                accepted_ns=accepted_ns,
-                dead_lettered_ns=done_ns,
+                event=decode_row(*row[:5]),
+                reason=row[5] or "",
+                status=row[6],
+                accepted_ns=row[7],
+                dead_lettered_ns=row[8],
             )
-            for event_id, measurement, time_ns, body, reason, status, accepted_ns, done_ns in cursor
+            for row in cursor
         ]
 
     return read
@@ -88,9 +92,9 @@ def read_pending(event_id: str) -> Callable[[sqlite3.Connection], Event | None]:
 
     def read(conn: sqlite3.Connection) -> Event | None:
         row = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM outbox WHERE event_id = ? AND state = 0",  # noqa: S608 -- constant text
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE event_id = ? AND state = 0",  # noqa: S608 -- constant text
             (event_id,),
         ).fetchone()
-        return None if row is None else decode_event(*row)
+        return None if row is None else decode_row(*row)
 
     return read

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from stats_service.delivery.outbox.migrate_lines import store_lines
 from stats_service.sqlite import Migration
 
 __all__ = [
@@ -74,5 +75,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE outbox_meta ADD COLUMN backend TEXT;
     CREATE INDEX outbox_forwarded_by_done ON outbox (done_ns) WHERE state = 1;
     """,
+    # 3: a pending or dead-lettered event is kept as the line-protocol line the
+    # forwarder sends (``line``), ``body`` only where no line stands for it
+    # (``.rows``); existing rows are converted (``.migrate_lines``).
+    store_lines,
 )
 """The outbox schema; ``PRAGMA user_version`` counts the applied steps."""

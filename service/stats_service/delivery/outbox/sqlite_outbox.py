@@ -16,15 +16,19 @@ from stats_service.delivery.outbox.reads import (
     read_deadletters,
     read_pending,
 )
+from stats_service.delivery.outbox.rows import OUTBOX_COLUMNS, decode_row
 from stats_service.delivery.outbox.schema import MIGRATIONS, NS_PER_SECOND, PRUNE_CHUNK_ROWS
 from stats_service.delivery.outbox.writes import (
+    ROW_SIZE,
     Full,
+    Row,
     append_unit,
     prune_unit,
     record_error_unit,
     recount,
     replay_unit,
     rows_of,
+    rows_of_lines,
     settle_unit,
 )
 from stats_service.delivery.queue import (
@@ -41,6 +45,7 @@ from stats_service.events.model import Event
 from stats_service.events.query import EventPage, EventQuery
 from stats_service.sqlite import SQLiteReader, SQLiteWriter
 from stats_service.sqlite.window import read_window
+from stats_service.storage.influx.stored import EncodedEvent
 from stats_service.storage.log import LogEntry
 
 __all__ = ["Outbox"]
@@ -111,7 +116,7 @@ class Outbox:
 
     @property
     def max_pending_bytes(self) -> int:
-        """The bound on pending bytes (stored JSON body, id and measurement of each event)."""
+        """The bound on pending bytes (each event's stored line; see ``.rows``)."""
         return self._max_bytes
 
     @property
@@ -198,11 +203,18 @@ class Outbox:
         exceed a bound, ``InvalidEvent`` for a non-finite field, and
         ``ServiceUnavailable`` when the file cannot be written.
         """
+        return await self._append_rows(rows_of(events))
+
+    async def append_lines(self, events: Sequence[EncodedEvent]) -> Appended:
+        """:meth:`append` of events already encoded (a
+        :class:`~stats_service.delivery.queue.LineAppender`): their lines are stored as given."""
+        return await self._append_rows(rows_of_lines(events))
+
+    async def _append_rows(self, rows: list[Row]) -> Appended:
         writer = self._require_writer()
-        rows = rows_of(events)
         unit = append_unit(rows, self._clock_ns(), self._max_events, self._max_bytes)
         try:
-            appended = await writer.submit(unit, size_bytes=sum(row[7] for row in rows))
+            appended = await writer.submit(unit, size_bytes=sum(row[ROW_SIZE] for row in rows))
         except Full as full:
             raise OutboxFull(
                 f"the outbox is full ({full.pending_events} events, {full.pending_bytes} bytes"
@@ -271,7 +283,11 @@ class Outbox:
             raise ValueError("query limit must be at least 1")
         if query.since_ns >= query.until_ns:
             return EventPage(events=[], next_after=None)
-        events = await self._require_reader().run(read_window("outbox", query, where="state = 0"))
+        events = await self._require_reader().run(
+            read_window(
+                "outbox", query, where="state = 0", columns=OUTBOX_COLUMNS, decode=decode_row
+            )
+        )
         return EventPage.of_candidates(events, query.limit)
 
     async def recorded_backend(self) -> str | None:

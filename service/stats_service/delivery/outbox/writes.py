@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from typing import Final
 
+from stats_service.delivery.outbox.rows import row_size
 from stats_service.delivery.outbox.schema import (
     MAX_ERROR_CHARS,
     MAX_TIME_NS,
@@ -21,10 +23,12 @@ from stats_service.delivery.queue import Appended, OutboxEntry, Rejection
 from stats_service.errors import InvalidEvent
 from stats_service.events.model import Event
 from stats_service.sqlite import insert_rows
-from stats_service.sqlite.rows import encode_body, indexed_uid
+from stats_service.sqlite.rows import encode_body
 from stats_service.storage.influx.series import series_hash
+from stats_service.storage.influx.stored import EncodedEvent, event_line, retimed_line
 
 __all__ = [
+    "ROW_SIZE",
     "Full",
     "Row",
     "append_unit",
@@ -33,27 +37,31 @@ __all__ = [
     "recount",
     "replay_unit",
     "rows_of",
+    "rows_of_lines",
     "settle_unit",
 ]
 
-Row = tuple[str, int, int, str, str | None, str | None, bytes, int, int]
-"""One insert row: id, series, time, measurement, event, uid, body, size, accepted."""
+Row = tuple[str, int, int, str, str | None, str | None, bytes | None, bytes | None, int, int]
+"""One insert row: id, series, time, measurement, event, uid, line, body, size, accepted."""
+
+ROW_SIZE: Final = 8
+"""Where a :data:`Row` holds its size."""
 
 _INSERT = (
-    "INSERT INTO outbox (event_id, series, time_ns, measurement, event, uid, body, size,"
-    " accepted_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO outbox (event_id, series, time_ns, measurement, event, uid, line, body, size,"
+    " accepted_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_OR_IGNORE_ROWS = (
-    "INSERT OR IGNORE INTO outbox (event_id, series, time_ns, measurement, event, uid, body,"
-    " size, accepted_ns) VALUES"
+    "INSERT OR IGNORE INTO outbox (event_id, series, time_ns, measurement, event, uid, line,"
+    " body, size, accepted_ns) VALUES"
 )
 _META = "SELECT pending_events, pending_bytes, last_accepted_ns FROM outbox_meta WHERE id = 0"
 _MARK_FORWARDED = (
-    "UPDATE outbox SET state = 1, done_ns = ?, body = NULL, measurement = NULL,"
+    "UPDATE outbox SET state = 1, done_ns = ?, line = NULL, body = NULL, measurement = NULL,"
     " event = NULL, uid = NULL WHERE seq = ? AND state = 0"
 )
 _MARK_FORWARDED_RANGE = (
-    "UPDATE outbox SET state = 1, done_ns = ?, body = NULL, measurement = NULL,"
+    "UPDATE outbox SET state = 1, done_ns = ?, line = NULL, body = NULL, measurement = NULL,"
     " event = NULL, uid = NULL WHERE seq BETWEEN ? AND ? AND state = 0 RETURNING seq"
 )
 _MARK_DEAD = (
@@ -63,24 +71,58 @@ _MARK_DEAD = (
 
 
 def rows_of(events: Sequence[Event]) -> list[Row]:
-    """One insert row per event (``accepted_ns`` is filled in by the writer)."""
+    """One insert row per event (``accepted_ns`` is filled in by the writer).
+
+    Runs once per accepted event on the event loop: the common case (a line
+    stands for the event) is written out here rather than through
+    :func:`~.rows.encode_row` and :func:`~.rows.row_size`, which it matches.
+    """
     rows: list[Row] = []
+    append = rows.append
     for event in events:
-        body = encode_body(event)
-        rows.append(
+        tags = event.tags
+        uid = event.fields.get("uid")
+        line = event_line(event)
+        if line is not None:
+            body = None
+            size = len(line)
+        else:
+            body = encode_body(event)
+            size = row_size(event, None, body)
+        append(
             (
                 event.event_id,
-                series_hash(event.measurement, event.tags),
+                series_hash(event.measurement, tags),
                 event.time_ns,
                 event.measurement,
-                event.tags.get("event"),
-                indexed_uid(event.fields),
+                tags.get("event"),
+                uid if isinstance(uid, str) else None,
+                line,
                 body,
-                len(body) + len(event.event_id) + len(event.measurement),
+                size,
                 0,
             )
         )
     return rows
+
+
+def rows_of_lines(events: Sequence[EncodedEvent]) -> list[Row]:
+    """:func:`rows_of` for events already encoded: the same rows, nothing encoded here."""
+    return [
+        (
+            event.event_id,
+            event.series,
+            event.time_ns,
+            event.measurement,
+            event.tags.get("event"),
+            event.uid,
+            event.line,
+            None,
+            len(event.line),
+            0,
+        )
+        for event in events
+    ]
 
 
 class Full(Exception):
@@ -123,9 +165,12 @@ def _insert_one_by_one(conn: sqlite3.Connection, rows: list[Row]) -> tuple[int, 
                 f"event {event_id!r}: no free timestamp left in its series", key="time"
             )
         next_free[(series, time_ns)] = free + 1
-        conn.execute(_INSERT, (*row[:2], free, *row[3:]))
+        line = row[6]
+        if line is not None and free != time_ns:
+            line = retimed_line(line, free)
+        conn.execute(_INSERT, (*row[:2], free, *row[3:6], line, *row[7:]))
         inserted += 1
-        size += row[7]
+        size += row[ROW_SIZE]
     return inserted, size
 
 
@@ -135,14 +180,14 @@ def append_unit(
     def unit(conn: sqlite3.Connection) -> Appended:
         pending, pending_bytes, last_accepted = conn.execute(_META).fetchone()
         stamp = max(accepted_ns, last_accepted)  # keeps acceptance times monotonic in seq
-        stamped = [(*row[:8], stamp) for row in rows]
+        stamped = [(*row[:9], stamp) for row in rows]
         # Fast path: every row is new and every slot free (one multi-row insert).
         conn.execute("SAVEPOINT fast")
         before = conn.total_changes
         insert_rows(conn, _INSERT_OR_IGNORE_ROWS, stamped)
         if conn.total_changes - before == len(stamped):
             conn.execute("RELEASE fast")
-            inserted, size = len(stamped), sum(row[7] for row in stamped)
+            inserted, size = len(stamped), sum(row[ROW_SIZE] for row in stamped)
         else:
             conn.execute("ROLLBACK TO fast")
             conn.execute("RELEASE fast")

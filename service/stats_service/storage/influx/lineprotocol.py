@@ -41,6 +41,7 @@ __all__ = [
     "encode_lines",
     "escape_identifier",
     "quote_string_literal",
+    "series_text",
 ]
 
 EVENT_ID_FIELD = "event_id"
@@ -127,6 +128,12 @@ def _series(measurement: str, tags: dict[str, str]) -> str:
             _series_cache.clear()
         _series_cache[key] = cached
     return cached
+
+
+def series_text(measurement: str, tags: dict[str, str]) -> str:
+    """The start of every line of this series, up to and including the space before
+    the fields (what :func:`encode_event` writes there); ``InvalidEvent`` as it."""
+    return _series(measurement, tags)
 
 
 def _string_value(value: str) -> str:

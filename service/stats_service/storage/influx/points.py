@@ -7,11 +7,11 @@ kept as it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from stats_service.events.model import Event, FieldValue
 
-__all__ = ["EVENT_TAG", "UID_FIELD", "field_type_of", "unique_events"]
+__all__ = ["EVENT_TAG", "UID_FIELD", "field_type_of", "unique_events", "unique_lines"]
 
 EVENT_TAG = "event"
 """The tag that holds the event's classification."""
@@ -38,4 +38,16 @@ def unique_events(events: Iterable[Event]) -> list[Event]:
         if event.event_id not in seen:
             seen.add(event.event_id)
             unique.append(event)
+    return unique
+
+
+def unique_lines(lines: Iterable[tuple[str, bytes]]) -> Mapping[str, bytes]:
+    """``(event_id, line)`` pairs by id, in order, without later repeats (the first wins)."""
+    pairs = list(lines)
+    unique = dict(pairs)  # the usual case, no repeats, without a Python loop
+    if len(unique) == len(pairs):
+        return unique
+    unique = {}
+    for event_id, line in pairs:
+        unique.setdefault(event_id, line)
     return unique

@@ -33,7 +33,7 @@ from __future__ import annotations
 import gzip
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -58,7 +58,8 @@ from stats_service.storage.influx.lineprotocol import (
     encode_lines,
     escape_identifier,
 )
-from stats_service.storage.influx.points import field_type_of, unique_events
+from stats_service.storage.influx.points import field_type_of, unique_events, unique_lines
+from stats_service.storage.influx.stored import line_event
 from stats_service.storage.influx.v1_api import RETRYABLE_STATUS, V1Api
 
 __all__ = ["InfluxDBStore"]
@@ -69,6 +70,20 @@ _DROPPED = re.compile(r"dropped=(\d+)")
 _UNPARSABLE = re.compile(r"unable to parse '(.*?)': ", re.DOTALL)
 _TYPE_CONFLICT = "field type conflict"
 _FLOAT_ONLY = frozenset({"float"})
+
+
+def _sent_event(event_id: str, line: bytes) -> Event:
+    """The event of a sent line; one that does not parse (InfluxDB will have named
+    it as unparsable) stands for an event of that id without fields."""
+    try:
+        return line_event(line)
+    except ValueError:
+        return Event(event_id=event_id, measurement="", time_ns=0)
+
+
+def _retryable(status: int) -> bool:
+    """Whether a ``/write`` answer means "try the same batch again later"."""
+    return status >= 500 or status in RETRYABLE_STATUS or status in (401, 403, 404)
 
 
 class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
@@ -131,7 +146,30 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         sent = unique_events(events)
         lines = encode_lines(sent)
         if lines:
-            body = gzip.compress("\n".join(lines).encode("utf-8"), compresslevel=1, mtime=0)
+            await self._post_lines("\n".join(lines).encode("utf-8"), lambda: (lines, sent))
+
+    async def write_lines(self, lines: Sequence[tuple[str, bytes]]) -> None:
+        """Write ``(event_id, line)`` pairs as they are, in one gzip-compressed request.
+
+        Errors as :meth:`write`; of lines sharing an id, the first is sent. The
+        lines are decoded to events only to tell which ones a refused batch
+        lost (:func:`~stats_service.storage.influx.stored.line_event`).
+        """
+        unique = unique_lines(lines)
+        if unique:
+
+            def decoded() -> tuple[list[str], list[Event]]:
+                texts = [line.decode("utf-8", "replace") for line in unique.values()]
+                return texts, [_sent_event(i, line) for i, line in unique.items()]
+
+            await self._post_lines(b"\n".join(unique.values()), decoded)
+
+    async def _post_lines(
+        self, text: bytes, sent: Callable[[], tuple[list[str], list[Event]]]
+    ) -> None:
+        """POST one body; ``sent`` gives its lines and events when it was refused."""
+        if text:
+            body = gzip.compress(text, compresslevel=1, mtime=0)
             response = await self._api.post_write(body)
             if response.status_code == 404 and "database not found" in response.text:
                 # Not created at open (InfluxDB was down then, or is new): create and retry once.
@@ -143,7 +181,9 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
                 # the shard there, all but the conflicting points are stored.
                 response = await self._api.post_write(body)
             if response.status_code != 204:
-                await self._raise_for_write(response, lines, sent)
+                if _retryable(response.status_code):
+                    raise self._api.unavailable(response, "write")
+                await self._raise_for_write(response, *sent())
 
     async def get(self, event_id: str) -> Event | None:
         """The event with this id, searched in every measurement of the database."""
@@ -206,7 +246,7 @@ class InfluxDBStore(InfluxBackend[InfluxDBConfig]):
         sent: list[Event],
     ) -> None:
         status = response.status_code
-        if status >= 500 or status in RETRYABLE_STATUS or status in (401, 403, 404):
+        if _retryable(status):
             raise self._api.unavailable(response, "write")
         reason = self._api.error_text(response)
         match = _DROPPED.search(reason)

@@ -44,7 +44,7 @@ from stats_service.storage.influx.errors import (
     InfluxWriteRejected,
 )
 from stats_service.storage.influx.lineprotocol import EVENT_ID_FIELD, encode_lines
-from stats_service.storage.influx.points import EVENT_TAG, UID_FIELD, unique_events
+from stats_service.storage.influx.points import EVENT_TAG, UID_FIELD, unique_events, unique_lines
 
 __all__ = ["InfluxDB2Store"]
 
@@ -132,6 +132,18 @@ class InfluxDB2Store(InfluxBackend[InfluxDB2Config]):
                 await self._call(self._write_sync, body)
             except ApiException as exc:
                 raise self._write_error(exc, [e.event_id for e in unique]) from None
+
+    async def write_lines(self, lines: Sequence[tuple[str, bytes]]) -> None:
+        """Write ``(event_id, line)`` pairs as they are, in one request; errors as
+        :meth:`write` (the first line of an id is sent)."""
+        unique = unique_lines(lines)
+        if unique:
+            ids = list(unique)
+            body = b"\n".join(unique.values())
+            try:
+                await self._call(self._write_sync, body)
+            except ApiException as exc:
+                raise self._write_error(exc, ids) from None
 
     async def get(self, event_id: str) -> Event | None:
         """The event with this id, in any measurement (two Flux queries)."""

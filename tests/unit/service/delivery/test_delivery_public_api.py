@@ -10,10 +10,16 @@ SURFACES = {
     "stats_service.delivery.backoff": ["Backoff", "is_retryable_status"],
     "stats_service.delivery.config": ["DeliveryConfig"],
     "stats_service.delivery.forwarder": [
-        "DeliveryBackend",
         "ForwardOutcome",
         "Forwarder",
         "ForwarderMetrics",
+    ],
+    "stats_service.delivery.sending": [
+        "DeliveryBackend",
+        "LineBackend",
+        "RetryLater",
+        "Settlement",
+        "deliver",
     ],
     "stats_service.delivery.lease": [
         "FileLease",
@@ -27,6 +33,7 @@ SURFACES = {
         "DeadLetter",
         "DeliveryReporter",
         "DurableQueue",
+        "LineAppender",
         "OutboxCounts",
         "OutboxEntry",
         "OutboxFull",
@@ -34,6 +41,7 @@ SURFACES = {
         "ProbedQueue",
         "QueueUnavailable",
         "Rejection",
+        "append_encoded",
     ],
     "stats_service.delivery.outbox.sqlite_outbox": ["Outbox"],
     "stats_service.delivery.memory": ["MemoryQueue"],

@@ -6,9 +6,11 @@ import pytest
 
 from stats_service.delivery.memory import MemoryQueue
 from stats_service.delivery.outbox import Outbox
-from stats_service.delivery.queue import DurableQueue, OutboxFull, Rejection
+from stats_service.delivery.queue import DurableQueue, OutboxFull, Rejection, append_encoded
 from stats_service.errors import ServiceUnavailable
 from stats_service.storage.base import EventQuery
+from stats_service.storage.influx.lineprotocol import encode_event
+from stats_service.storage.influx.stored import encoded_event
 
 T0 = 1_700_000_000_000_000_000
 
@@ -138,3 +140,54 @@ def test_a_durable_store_delivers_through_the_memory_queue(
     found = run_bounded(scenario)
     assert found is not None
     assert backend.stored_ids() == ["e0", "e1", "e2"]
+
+
+def test_entries_name_their_event_and_any_line_they_carry_is_the_encoders(
+    make_queue, make_event, run_bounded
+):
+    events = [make_event(f"e{i}", time_ns=T0 + i, fields={"n": i, "s": "a b"}) for i in range(3)]
+    odd = make_event("odd", time_ns=T0 + 9, tags={"empty": ""})
+
+    async def scenario():
+        queue = make_queue()
+        await queue.start()
+        try:
+            await queue.append([*events, odd])
+            return await queue.next_batch(10, 1 << 20)
+        finally:
+            await queue.stop()
+
+    batch = run_bounded(scenario)
+    assert [entry.event_id for entry in batch] == ["e0", "e1", "e2", "odd"]
+    assert [entry.event for entry in batch] == [*events, odd]
+    for entry in batch:  # a queue may keep lines; the forwarder sends them as they are
+        if entry.line is not None:
+            assert entry.line == encode_event(entry.event).encode()
+    assert batch[-1].line is None  # no line stands for an event with an empty tag
+
+
+def test_encoded_appends_follow_the_same_rules_on_every_queue(make_queue, make_event, run_bounded):
+    # The SQLite outbox takes the lines as they are; a queue without append_lines
+    # gets the decoded events (append_encoded's fallback). Same outcome either way.
+    first = [encoded_event(make_event(f"e{i}", time_ns=T0, fields={"n": i})) for i in range(2)]
+    again = [encoded_event(make_event("e0", time_ns=T0 + 5))]
+
+    async def scenario():
+        queue = make_queue()
+        await queue.start()
+        try:
+            appended = await append_encoded(queue, first)
+            repeated = await append_encoded(queue, again)
+            batch = await queue.next_batch(10, 1 << 20)
+            page = await queue.query_pending(EventQuery(0, 2**62, limit=10))
+            return appended, repeated, batch, page
+        finally:
+            await queue.stop()
+
+    appended, repeated, batch, page = run_bounded(scenario)
+    assert (appended.inserted, repeated.inserted) == (2, 0)  # e0 is known
+    assert [(e.event_id, e.time_ns - T0) for e in page.events] == [("e0", 0), ("e1", 1)]
+    assert [entry.event for entry in batch] == page.events  # e1 moved by 1 ns, line too
+    for entry in batch:
+        if entry.line is not None:
+            assert entry.line == encode_event(entry.event).encode()

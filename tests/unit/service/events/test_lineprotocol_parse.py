@@ -425,7 +425,7 @@ def test_public_surface_is_deliberate():
             "split_lines",
         ]
     )
-    assert lineprotocol_events.__all__ == ["event_from_point"]
+    assert lineprotocol_events.__all__ == ["event_from_point", "plain_series", "valid_key"]
     assert sorted(lineprotocol_scan.__all__) == sorted(
         [
             "BOOLEANS",

@@ -221,6 +221,32 @@ def test_duplicates_in_a_batch_are_sent_once(recorder, store):
     assert recorder.requests[0].body == encode_events([event("a")])
 
 
+def test_write_lines_sends_the_lines_as_they_are_the_first_of_an_id_once(recorder, store):
+    lines = [("a", b"m,t=1 x=1i 5"), ("b", b"m x=2i 6"), ("a", b"m x=3i 7")]
+
+    async def scenario() -> None:
+        async with store:
+            await store.write_lines(lines)
+
+    run(scenario)
+    (request,) = recorder.requests
+    assert request.path == "/api/v2/write"
+    assert request.body == b"m,t=1 x=1i 5\nm x=2i 6"
+
+
+def test_a_refused_one_line_write_names_its_event(recorder, store):
+    recorder.answer("/api/v2/write", error(400, "unable to parse 'm x=1i 5': bad"))
+
+    async def scenario() -> InfluxWriteRejected:
+        async with store:
+            with pytest.raises(InfluxWriteRejected) as caught:
+                await store.write_lines([("a", b"m x=1i 5")])
+            return caught.value
+
+    rejected = run(scenario)
+    assert (rejected.influx_status, rejected.rejected_event_ids) == (400, frozenset({"a"}))
+
+
 def test_an_unencodable_event_refuses_the_whole_write(recorder, store):
     async def scenario() -> InvalidEvent:
         async with store:
