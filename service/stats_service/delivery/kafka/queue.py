@@ -124,6 +124,8 @@ class KafkaQueue:
         self._revocations_lock = threading.Lock()
         self._started = False
         self._handed: dict[int, _Handed] = {}  # seq -> entry, in order handed out
+        # (partition, offset) -> a message that is no event, until its dead letter is acknowledged
+        self._undecodable: dict[tuple[int, int], _Refused] = {}
         self._next_seq = 0
         self._lag: dict[int, int] = {}
         self._forwarded_ns: list[int] = []
@@ -199,6 +201,8 @@ class KafkaQueue:
             return
         for seq in [s for s, h in self._handed.items() if h.message.partition in partitions]:
             del self._handed[seq]
+        for key in [k for k in self._undecodable if k[0] in partitions]:
+            del self._undecodable[key]
         for partition in partitions:
             self._lag.pop(partition, None)
             self._settled_high.pop(partition, None)
@@ -223,12 +227,17 @@ class KafkaQueue:
         messages = await consumer.poll(max_events - len(batch), _POLL_SECONDS if not batch else 0)
         self._apply_revocations()  # entries of partitions revoked in that poll are not ours
         batch = [entry for entry in batch if entry.seq in self._handed]
-        dead: list[_Refused] = []
         for message in messages:
             try:
                 event = decode_event(message.key, message.value)
             except ValueError as exc:
-                dead.append((message.key, message.value, str(exc), None, self._source(message)))
+                self._undecodable[(message.partition, message.offset)] = (
+                    message.key,
+                    message.value,
+                    str(exc),
+                    None,
+                    self._source(message),
+                )
                 continue
             self._next_seq += 1
             entry = OutboxEntry(
@@ -236,10 +245,23 @@ class KafkaQueue:
             )
             self._handed[entry.seq] = _Handed(entry, message)
             batch.append(entry)
-        if dead:  # not events at all: dead-lettered at once, never given to the backend
-            await self._dead_letter(dead)
-            await self._commit_through({m.partition: m.offset for m in messages})
+        if self._undecodable:
+            await self._dead_letter_undecodable()
         return batch
+
+    async def _dead_letter_undecodable(self) -> None:
+        """Dead-letter the messages that are no events at all (never given to the backend).
+
+        They stay in hand, and no commit passes them, until the dead-letter topic
+        acknowledged them: a failed or cancelled send is tried again on the next read.
+        """
+        held = dict(self._undecodable)
+        await self._dead_letter(list(held.values()))
+        highest: dict[int, int] = {}
+        for partition, offset in held:
+            self._undecodable.pop((partition, offset), None)
+            highest[partition] = max(highest.get(partition, offset), offset)
+        await self._commit_through(highest)
 
     def _source(self, message: Message) -> str:
         return f"{self._config.topic}/{message.partition}/{message.offset}"
@@ -255,6 +277,8 @@ class KafkaQueue:
         floor: dict[int, int] = {}
         for handed in self._handed.values():
             partition, offset = handed.message.partition, handed.message.offset
+            floor[partition] = min(floor.get(partition, offset), offset)
+        for partition, offset in self._undecodable:
             floor[partition] = min(floor.get(partition, offset), offset)
         commits = {}
         for partition, offset in highest.items():

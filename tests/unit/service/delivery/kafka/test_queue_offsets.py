@@ -117,3 +117,32 @@ def test_an_api_replica_has_no_consumer_and_never_forwards() -> None:
     assert not queue.forwarding_lease().try_acquire()
     with pytest.raises(Exception, match="produces only"):
         asyncio.run(queue.next_batch(1, 1))
+
+
+def test_a_message_that_is_no_event_holds_its_offset_until_its_dead_letter_is_sent() -> None:
+    queue, (member,) = _queue()
+    member.queue[2] = Message(0, 1, b"p0-1", b"not an event")  # partition 0, offset 1
+    sent: list[int] = []
+    attempts = [0]
+
+    async def produce_with_headers(topic: str, messages: list[object]) -> None:
+        attempts[0] += 1
+        if attempts[0] == 1:
+            raise RuntimeError("dead-letter topic unavailable")
+        sent.append(len(messages))
+
+    queue._producer.produce_with_headers = produce_with_headers  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        with pytest.raises(RuntimeError, match="unavailable"):
+            await queue.next_batch(4, 1 << 20)  # offsets 0-1 of both partitions
+        handed = await queue.next_batch(3, 1 << 20)  # the three events, handed out again
+        await queue.settle(handed)
+        assert member.commits[-1] == {0: 1, 1: 2}, "the commit must stop at the undelivered one"
+        later = await queue.next_batch(2, 1 << 20, after_seq=handed[-1].seq)  # sends it now
+        assert sent == [1]
+        assert member.commits[-1] == {0: 2}
+        await queue.settle(later)
+
+    asyncio.run(scenario())
+    assert member.commits[-1] == {0: 3, 1: 3}
