@@ -67,8 +67,8 @@ class DeadLetterCount:
         self._sleep = sleep
         self._value = 0
         self._read: Watermarks | None = None  # the watermarks when the topic was last read
-        self._poked = asyncio.Event()
-        self._attempted = asyncio.Event()
+        self._poked: asyncio.Event | None = None  # made on the loop that starts the count
+        self._attempted: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -92,11 +92,13 @@ class DeadLetterCount:
 
     def poke(self) -> None:
         """Refresh soon: this process has just dead-lettered or replayed."""
-        self._poked.set()
+        if self._poked is not None:
+            self._poked.set()
 
     def start(self) -> None:
         """Start refreshing (the first refresh at once)."""
         if self._task is None:
+            self._poked, self._attempted = asyncio.Event(), asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="stats-kafka-dead-letter-count")
 
     async def stop(self) -> None:
@@ -109,19 +111,23 @@ class DeadLetterCount:
 
     async def first_attempt(self, timeout_seconds: float) -> None:
         """Wait (at most ``timeout_seconds``) until the first refresh has been tried."""
-        if self._task is None or self._attempted.is_set():
+        attempted = self._attempted
+        if self._task is None or attempted is None or attempted.is_set():
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._attempted.wait(), timeout_seconds)
+            await asyncio.wait_for(attempted.wait(), timeout_seconds)
 
     async def _run(self) -> None:
+        poked, attempted = self._poked, self._attempted
+        if poked is None or attempted is None:
+            return
         while True:
-            self._poked.clear()
+            poked.clear()
             try:
                 await self.refresh()
             except Exception:  # noqa: BLE001 -- no brokers now: the last count stands
                 _log.debug("counting the dead letters failed; trying again", exc_info=True)
-            self._attempted.set()
+            attempted.set()
             await self._sleep(self._min_gap)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self._interval - self._min_gap)
+                await asyncio.wait_for(poked.wait(), self._interval - self._min_gap)

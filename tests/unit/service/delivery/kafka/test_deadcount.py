@@ -112,3 +112,18 @@ def test_waiting_for_the_first_count_is_bounded() -> None:
         await count.stop()
 
     asyncio.run(scenario())
+
+
+def test_it_can_be_started_again_on_another_event_loop() -> None:
+    topic = MemoryDeadLetterTopic()
+    count = DeadLetterCount(topic, min_gap_seconds=0.01)
+
+    async def once() -> int:
+        count.start()
+        await count.first_attempt(5)
+        await count.stop()
+        return count.value
+
+    assert asyncio.run(once()) == 0
+    _letter(topic, "a")
+    assert asyncio.run(once()) == 1  # a new loop, e.g. the next `with TestClient(app)`
