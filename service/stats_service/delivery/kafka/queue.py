@@ -362,9 +362,10 @@ class KafkaQueue:
 
     async def status(self, *, backend: str = "", backend_ok: bool | None = None) -> OutboxStatus:
         """Lag (as pending events), forward rate and last error of this member, and the
-        dead letters not replayed (once counted: a process just started waits for that
-        a little)."""
-        await self._dead_count.first_attempt(_FIRST_COUNT_SECONDS)
+        dead letters not replayed (a producing queue just started, such as the CLI's,
+        waits a little for their first count; a forwarder never waits)."""
+        if self._role == "produce":
+            await self._dead_count.first_attempt(_FIRST_COUNT_SECONDS)
         return self.status_sync(backend=backend, backend_ok=backend_ok)
 
     def status_sync(self, *, backend: str = "", backend_ok: bool | None = None) -> OutboxStatus:
