@@ -370,14 +370,17 @@ class KafkaQueue:
 
     def status_sync(self, *, backend: str = "", backend_ok: bool | None = None) -> OutboxStatus:
         """:meth:`status` from what is known locally (the dead letters as last counted
-        in the background, :mod:`.deadcount`); no network call."""
+        in the background, :mod:`.deadcount`); no network call. Safe on another
+        thread (``stats-service forward``'s ``/metrics``): it reads copies."""
         now = self._clock_ns()
         cutoff = now - 60 * 1_000_000_000
-        pairs = zip(self._forwarded_ns, self._forwarded_counts, strict=True)
+        # Copies, each taken at once; the two lists may differ by the append in flight.
+        stamps, sizes = list(self._forwarded_ns), list(self._forwarded_counts)
+        pairs = zip(stamps, sizes, strict=False)
         recent = sum(count for stamp, count in pairs if stamp >= cutoff)
         error = self._last_error
         counts = OutboxCounts(
-            pending_events=len(self._handed) + sum(self._lag.values()),
+            pending_events=len(self._handed) + sum(dict(self._lag).values()),
             pending_bytes=0,
             oldest_pending_accepted_ns=None,
             dead_letters=self._dead_count.value,
