@@ -41,7 +41,7 @@ from influxd import InfluxDServer, influxd_executable  # noqa: E402
 from kafka_broker import KafkaBroker, java_executable, kafka_classpath  # noqa: E402
 from kafka_topology import KafkaTopology, kafka_env  # noqa: E402
 
-__all__ = ["KafkaBenchConfig", "KafkaUnavailable", "run_kafka"]
+__all__ = ["KafkaBenchConfig", "KafkaUnavailable", "run_kafka", "shape_figures", "summarize"]
 
 T0 = 1_763_850_000_000_000_000
 
@@ -138,16 +138,27 @@ def _measure(
         for sampler in group:
             sampler.start()
     began = time.monotonic()
-    latencies = sorted(body())
+    latencies = body()
     seconds = time.monotonic() - began
     cpu = {kind: sum(s.stop().cpu_seconds for s in group) for kind, group in samplers.items()}
+    return shape_figures(events, seconds, latencies, cpu)
+
+
+def shape_figures(
+    events: int, seconds: float, latencies: list[float], cpu_seconds: dict[str, float]
+) -> dict[str, Any]:
+    """One run's figures: events/s, batch latency (ms) and, per process kind and in
+    total, CPU microseconds per event (a kind's CPU summed over its processes)."""
+    ordered = sorted(latencies)
+    per_event = {kind: round(cpu / events * 1e6, 1) for kind, cpu in cpu_seconds.items()}
     return {
         "events": events,
         "seconds": round(seconds, 2),
         "events_per_s": round(events / seconds),
-        "batch_latency_ms_p50": round(percentile(latencies, 50) * 1000, 1),
-        "batch_latency_ms_p99": round(percentile(latencies, 99) * 1000, 1),
-        "cpu_us_per_event": {k: round(v / events * 1e6, 1) for k, v in cpu.items()},
+        "batch_latency_ms_p50": round(percentile(ordered, 50) * 1000, 1),
+        "batch_latency_ms_p99": round(percentile(ordered, 99) * 1000, 1),
+        "cpu_us_per_event": per_event,
+        "cpu_us_per_event_total": round(sum(cpu_seconds.values()) / events * 1e6, 1),
     }
 
 
@@ -242,18 +253,29 @@ def run_kafka(
         shapes = []
         for replicas, forwarders in config.shapes:
             figures = _shape(root, broker, influxd, config, replicas, forwarders)
-            figures["vs_outbox"] = round(ratio(figures["events_per_s"], outbox["events_per_s"]), 2)
             log(
                 f"  {replicas} replicas x {forwarders} forwarders: {figures['events_per_s']}"
-                f" events/s ({figures['vs_outbox']}x the outbox),"
-                f" batch p50 {figures['batch_latency_ms_p50']} ms"
+                f" events/s, batch p50 {figures['batch_latency_ms_p50']} ms, CPU per event "
+                + ", ".join(f"{k} {v} µs" for k, v in figures["cpu_us_per_event"].items())
             )
             shapes.append(figures)
+    return summarize(outbox, shapes, config)
+
+
+def summarize(
+    outbox: dict[str, Any], shapes: list[dict[str, Any]], config: KafkaBenchConfig
+) -> dict[str, Any]:
+    """The section's document: every shape's figures with its ratio to the outbox, and
+    flat keys (``shape_<R>x<F>_...``, ``outbox_...``) for the results table."""
+    shapes = [
+        {**s, "vs_outbox": round(ratio(s["events_per_s"], outbox["events_per_s"]), 2)}
+        for s in shapes
+    ]
     best = max(shapes, key=lambda s: s["events_per_s"])
-    flat: dict[str, Any] = {
-        "outbox_events_per_s": outbox["events_per_s"],
-        "outbox_cpu_us_per_event_service": outbox["cpu_us_per_event"]["service"],
-    }
+    flat: dict[str, Any] = {"outbox_events_per_s": outbox["events_per_s"]}
+    for kind, micros in outbox["cpu_us_per_event"].items():
+        flat[f"outbox_cpu_us_per_event_{kind}"] = micros
+    flat["outbox_cpu_us_per_event_total"] = outbox["cpu_us_per_event_total"]
     for figures in shapes:
         name = f"shape_{figures['replicas']}x{figures['forwarders']}"
         flat[f"{name}_events_per_s"] = figures["events_per_s"]
@@ -262,6 +284,7 @@ def run_kafka(
         flat[f"{name}_batch_ms_p99"] = figures["batch_latency_ms_p99"]
         for kind, micros in figures["cpu_us_per_event"].items():
             flat[f"{name}_cpu_us_per_event_{kind}"] = micros
+        flat[f"{name}_cpu_us_per_event_total"] = figures["cpu_us_per_event_total"]
     return {
         **flat,
         "events_per_shape": config.events,

@@ -58,6 +58,7 @@ def kafka_config(settings: Settings) -> KafkaConfig:
         ssl_ca_file=settings.kafka_ssl_ca_file,
         produce_timeout_seconds=settings.kafka_produce_timeout_seconds,
         stream_retain_events=settings.kafka_stream_retain_events,
+        dead_letter_refresh_seconds=settings.kafka_dead_letter_refresh_seconds,
     )
 
 

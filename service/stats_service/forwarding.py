@@ -6,7 +6,9 @@ the single-node outbox uses (through a ``DurableStore`` whose queue is the
 Kafka queue in role ``forward``), until SIGTERM or SIGINT. Stopping finishes
 the batch in flight (bounded by ``forward_close_timeout_seconds``), then
 leaves the group so its partitions move to the other members at once.
-With ``kafka_forwarder_metrics_port`` set it serves ``/metrics`` on ``host``.
+With ``kafka_forwarder_metrics_port`` set it serves ``/metrics`` on ``host``
+(its lag as ``stats_outbox_depth_events``, its dead letters not replayed
+as ``stats_deadletters_pending``, beside the Kafka series).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from stats_service import __version__
 from stats_service.backends import build_store
+from stats_service.delivery.queue import DeliveryReporter
 from stats_service.errors import ConfigurationError
 from stats_service.observability.recorder import Metrics
 from stats_service.settings import Settings
@@ -44,6 +47,9 @@ async def run_forwarder(settings: Settings, *, stop: asyncio.Event | None = None
             settings.kafka_forwarder_metrics_port, addr=settings.host, registry=metrics.registry
         )
     store = build_store(settings, metrics=metrics, kafka_metrics=metrics, forward=True)
+    if isinstance(store, DeliveryReporter):  # lag, forward rate, dead letters as gauges
+        metrics.watch_outbox(store.status_sync)
+        metrics.registry.register(metrics.scrape_collector)
     await store.open()
     _log.info("forwarding %s to %s", settings.kafka_topic, settings.storage_backend)
     try:

@@ -58,6 +58,7 @@ _POSITIVE_PREFIXES = (
     "console_summary_",
     "console_refresh_",
     "kafka_stream_",
+    "kafka_dead_letter_refresh_",
 )
 _SECRET_FIELDS = frozenset(
     {
@@ -231,6 +232,10 @@ class Settings:
     kafka_stream_retain_events: int = field(
         default=10_000,
         metadata=_doc("kafka: newest events a replica keeps for stream resumes (410 beyond)."),
+    )
+    kafka_dead_letter_refresh_seconds: float = field(
+        default=30.0,
+        metadata=_doc("kafka: how often each process recounts the dead letters for its status."),
     )
     kafka_monitor_results_topic: str = field(
         default="",

@@ -4,8 +4,9 @@ No Docker and no cluster here, so the checks are a reviewer's: every
 setting is a real one that the settings loader accepts with ``queue =
 kafka``, the API replicas are stateless and probed on the health routes,
 forwarders run ``forward`` in one consumer group, the HPA scales the API
-Deployment, topics have enough partitions for the forwarders, and published
-ports are loopback only.
+Deployment, topics have enough partitions for the forwarders, monitor
+aggregators apply the results the replicas produce to the store the replicas
+read, and published ports are loopback only.
 """
 
 from __future__ import annotations
@@ -55,9 +56,12 @@ def test_compose_runs_three_replicas_two_forwarders_a_broker_and_influxdb(compos
     assert {"kafka", "influxdb", "topics"} <= set(services)
 
 
+_PROCESSES = (["serve"], ["forward"], ["monitor-aggregate"])
+
+
 def test_compose_settings_are_real_and_select_kafka(compose, monkeypatch):
     for name, service in compose["services"].items():
-        if service.get("command") not in (["serve"], ["forward"]):
+        if service.get("command") not in _PROCESSES:
             continue
         env = _env(service)
         assert set(env) <= _SETTING_NAMES, name
@@ -76,10 +80,36 @@ def test_compose_creates_both_topics_before_the_processes_start(compose):
     env = _env(compose["services"]["api-1"])
     assert f"--topic {env['STATS_KAFKA_TOPIC']} " in command
     assert f"--topic {env['STATS_KAFKA_DEAD_LETTER_TOPIC']} " in command
+    assert f"--topic {env['STATS_KAFKA_MONITOR_RESULTS_TOPIC']} " in command
     for name, service in compose["services"].items():
-        if service.get("command") in (["serve"], ["forward"]):
+        if service.get("command") in _PROCESSES:
             condition = service["depends_on"]["topics"]["condition"]
             assert condition == "service_completed_successfully", name
+
+
+def test_compose_aggregates_the_monitor_results_the_replicas_produce(compose, monkeypatch):
+    services = compose["services"]
+    aggregators = [n for n, s in services.items() if s.get("command") == ["monitor-aggregate"]]
+    assert len(aggregators) >= 1
+    apis = [n for n, s in services.items() if s.get("command") == ["serve"]]
+    seen = set()
+    for name in [*apis, *aggregators]:
+        settings = _settings(_env(services[name]), monkeypatch)
+        assert settings.monitors_enabled, name
+        assert settings.monitors_store == "postgres", name  # shared by every replica
+        assert settings.kafka_monitor_results_topic, name
+        seen.add(
+            (
+                settings.kafka_monitor_results_topic,
+                settings.kafka_monitor_aggregator_group,
+                settings.monitors_database_url,
+            )
+        )
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert len(seen) == 1  # one topic, one group, one store for all of them
+    ((_topic, _group, url),) = seen
+    assert "@postgres:" in url
+    assert "POSTGRES_PASSWORD" in services["postgres"]["environment"]
 
 
 def test_compose_publishes_ports_on_loopback_only(compose):
@@ -122,7 +152,9 @@ def _pod_env(objects: dict[tuple[str, str], dict[str, Any]], name: str) -> dict[
     return env
 
 
-@pytest.mark.parametrize("name", ["stats-service-api", "stats-service-forwarder"])
+@pytest.mark.parametrize(
+    "name", ["stats-service-api", "stats-service-forwarder", "stats-service-monitor-aggregator"]
+)
 def test_pods_use_real_settings_that_select_kafka(objects, name, monkeypatch):
     env = _pod_env(objects, name)
     assert set(env) <= _SETTING_NAMES
@@ -153,6 +185,35 @@ def test_forwarders_run_forward_and_serve_metrics_on_their_port(objects, monkeyp
     (port,) = container["ports"]
     assert port["containerPort"] == settings.kafka_forwarder_metrics_port
     assert container["livenessProbe"]["httpGet"]["port"] == port["name"]
+
+
+def test_monitor_aggregators_apply_what_the_replicas_check(objects, monkeypatch):
+    aggregator = objects[("Deployment", "stats-service-monitor-aggregator")]
+    assert _container(aggregator)["args"] == ["monitor-aggregate"]
+    api = _settings(_pod_env(objects, "stats-service-api"), monkeypatch)
+    applied = _settings(_pod_env(objects, "stats-service-monitor-aggregator"), monkeypatch)
+    assert api.monitors_enabled
+    assert api.kafka_monitor_results_topic
+    assert api.kafka_monitor_results_topic == applied.kafka_monitor_results_topic
+    assert api.kafka_monitor_aggregator_group == applied.kafka_monitor_aggregator_group
+    assert api.monitors_store == applied.monitors_store == "postgres"
+
+    def url_secret(name: str) -> dict[str, Any]:
+        (item,) = [
+            e
+            for e in _container(objects[("Deployment", name)])["env"]
+            if e["name"] == "STATS_MONITORS_DATABASE_URL"
+        ]
+        ref: dict[str, Any] = item["valueFrom"]["secretKeyRef"]
+        return ref
+
+    assert url_secret("stats-service-api") == url_secret("stats-service-monitor-aggregator")
+    configmap = objects[("ConfigMap", "stats-service-kafka-env")]["data"]
+    assert "STATS_MONITORS_DATABASE_URL" not in configmap, "the URL holds a password"
+    topic = objects[("KafkaTopic", api.kafka_monitor_results_topic)]["spec"]
+    assert topic["partitions"] >= aggregator["spec"]["replicas"]
+    assert topic["replicas"] >= 3
+    assert int(topic["config"]["min.insync.replicas"]) >= 2
 
 
 def test_topics_have_room_for_the_forwarders_and_survive_a_broker(objects, monkeypatch):

@@ -37,6 +37,7 @@ def topology(
         topic=kafka_topic,
         influx_url=influxd.url,
         database=influx_database,
+        kafka_dead_letter_refresh_seconds=0.5,
     )
     topo = KafkaTopology(root=tmp_path, env=env)
     try:
@@ -65,6 +66,20 @@ def _wait(predicate: Callable[[], bool], what: str, seconds: float = 30) -> None
         time.sleep(0.25)
 
 
+def _counted(topology: KafkaTopology) -> tuple[int, int, int]:
+    """The dead letters in the replica's ``/ping``, ``outbox status`` and the forwarder's
+    ``stats_deadletters_pending``."""
+    replica = topology.replicas[0]
+    ping = httpx.get(f"{replica.url}/ping", timeout=10).json()["storage"]["dead_letters"]
+    status = json.loads(replica.cli("outbox", "status", "--json").stdout)["dead_letters"]
+    metric = [
+        line.split()[-1]
+        for line in topology.forwarders[0].metrics().splitlines()
+        if line.startswith("stats_deadletters_pending")
+    ]
+    return ping, status, int(float(metric[0])) if metric else -1
+
+
 def test_the_cli_lists_and_replays_kafka_dead_letters_once(
     topology: KafkaTopology, influxd: InfluxDServer, influx_database: str
 ) -> None:
@@ -88,6 +103,7 @@ def test_the_cli_lists_and_replays_kafka_dead_letters_once(
     poison = post("text")  # "n" is an integer in this measurement: InfluxDB refuses it
     _wait(lambda: bool(listed()), "the dead letter listed")
     (letter,) = listed()
+    _wait(lambda: _counted(topology) == (1, 1, 1), "the dead letter counted everywhere")
     assert letter["event_id"] == poison
     assert letter["n"] == "text"
     assert letter["status"] == 400
@@ -99,5 +115,6 @@ def test_the_cli_lists_and_replays_kafka_dead_letters_once(
     _wait(lambda: poison in _stored_ids(influxd, influx_database), "the replayed event stored")
     assert "queued 0 dead letter(s)" in replica.cli("deadletter", "replay", "--all").stderr
     assert listed() == []
+    _wait(lambda: _counted(topology) == (0, 0, 0), "no dead letter counted anywhere")
     time.sleep(1.0)  # a second delivery would have landed by now
     assert _stored_ids(influxd, influx_database) == [poison]

@@ -34,6 +34,8 @@ class KafkaConfig:
     compression: str = "lz4"
     stream_retain_events: int = 10_000
     """How many of the newest events a replica keeps for the live stream to resume from."""
+    dead_letter_refresh_seconds: float = 30.0
+    """How often a process counts the dead letters not replayed (for its status)."""
 
     def _common(self) -> dict[str, Any]:
         common: dict[str, Any] = {

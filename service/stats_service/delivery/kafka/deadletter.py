@@ -7,7 +7,8 @@ it never reached it), ``source`` (``topic/partition/offset``) and
 committed: the partition moves on and the event is kept.
 
 :class:`KafkaDeadLetterTopic` reads the topic back (from its start to its
-end, outside any group) and writes the tombstones of replayed letters; what
+end, outside any group), tells its watermarks (for the count of
+:mod:`.deadcount`) and writes the tombstones of replayed letters; what
 they mean is in :mod:`.replay`.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from stats_service.delivery.kafka.config import KafkaConfig
+from stats_service.delivery.kafka.deadcount import Watermarks
 from stats_service.delivery.kafka.producer import EventProducer
 from stats_service.delivery.kafka.replay import REPLAYED_HEADER, DeadRecord
 from stats_service.delivery.queue import QueueUnavailable
@@ -27,6 +29,7 @@ from stats_service.delivery.queue import QueueUnavailable
 __all__ = ["KafkaDeadLetterTopic", "dead_letter_messages", "send_dead_letters"]
 
 DeadLetterMessage = tuple[bytes, bytes, list[tuple[str, bytes]]]
+_WATERMARK_SECONDS = 2.0
 
 
 def dead_letter_messages(
@@ -59,21 +62,44 @@ def _headers(message: Any) -> dict[str, str]:
     return {k: (v or b"").decode("utf-8", "replace") for k, v in message.headers() or []}
 
 
-def _scan(config: KafkaConfig, timeout_seconds: float) -> list[DeadRecord]:
-    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415 - the optional extra
+def _reader(config: KafkaConfig) -> Any:
+    from confluent_kafka import Consumer  # noqa: PLC0415 - the optional extra
 
-    consumer = Consumer(config.tail_config(f"deadletters-{uuid.uuid4().hex[:12]}"))
+    return Consumer(config.tail_config(f"deadletters-{uuid.uuid4().hex[:12]}"))
+
+
+def _read_watermarks(consumer: Any, name: str, timeout_seconds: float) -> Watermarks:
+    from confluent_kafka import TopicPartition  # noqa: PLC0415 - the optional extra
+
+    topic = consumer.list_topics(name, timeout=timeout_seconds).topics.get(name)
+    if topic is None or topic.error is not None:
+        return {}  # nothing was ever dead-lettered
+    marks: Watermarks = {}
+    for partition in sorted(topic.partitions):
+        low, high = consumer.get_watermark_offsets(
+            TopicPartition(name, partition), timeout=timeout_seconds
+        )
+        marks[partition] = (low, high)
+    return marks
+
+
+def _watermarks(config: KafkaConfig, timeout_seconds: float) -> Watermarks:
+    consumer = _reader(config)
+    try:
+        return _read_watermarks(consumer, config.dead_letter_topic, timeout_seconds)
+    finally:
+        consumer.close()
+
+
+def _scan(config: KafkaConfig, timeout_seconds: float) -> list[DeadRecord]:
+    from confluent_kafka import TopicPartition  # noqa: PLC0415 - the optional extra
+
+    consumer = _reader(config)
     try:
         name = config.dead_letter_topic
-        topic = consumer.list_topics(name, timeout=timeout_seconds).topics.get(name)
-        if topic is None or topic.error is not None:
-            return []  # nothing was ever dead-lettered
         ends: dict[int, int] = {}
         starts = []
-        for partition in sorted(topic.partitions):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(name, partition), timeout=timeout_seconds
-            )
+        for partition, (low, high) in _read_watermarks(consumer, name, timeout_seconds).items():
             if high > low:
                 ends[partition] = high
                 starts.append(TopicPartition(name, partition, low))
@@ -119,6 +145,13 @@ class KafkaDeadLetterTopic:
         self._config = config
         self._producer = producer
         self._timeout = timeout_seconds
+
+    async def watermarks(self) -> Watermarks:
+        """The dead-letter topic's low and high offsets per partition (its size, cheaply)."""
+        try:
+            return await asyncio.to_thread(_watermarks, self._config, _WATERMARK_SECONDS)
+        except Exception as exc:  # noqa: BLE001 -- any client error: the brokers are not there
+            raise QueueUnavailable(f"the dead-letter topic cannot be read: {exc}") from None
 
     async def scan(self) -> list[DeadRecord]:
         """Every record of the dead-letter topic up to its end now (a reader in no group)."""

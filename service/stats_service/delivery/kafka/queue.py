@@ -33,6 +33,7 @@ from typing import Literal
 from stats_service.delivery.kafka.codec import decode_event, encode_event
 from stats_service.delivery.kafka.config import KafkaConfig
 from stats_service.delivery.kafka.consumer import EventConsumer, GroupConsumer, Message
+from stats_service.delivery.kafka.deadcount import DeadLetterCount
 from stats_service.delivery.kafka.deadletter import (
     KafkaDeadLetterTopic,
     dead_letter_messages,
@@ -66,6 +67,7 @@ _POLL_SECONDS = 0.5
 _Refused = tuple[bytes, bytes, str, int | None, str]
 """A refused message: key, value, reason, backend status, source."""
 _UNBOUNDED = 2**62
+_FIRST_COUNT_SECONDS = 5.0
 
 
 class _RoleLease:
@@ -132,6 +134,10 @@ class KafkaQueue:
         self._forwarded_counts: list[int] = []
         self._last_forward_ns: int | None = None
         self._last_error: tuple[str, int] | None = None
+        self._dead_topic = KafkaDeadLetterTopic(config, self._producer)
+        self._dead_count = DeadLetterCount(
+            self._dead_topic, interval_seconds=config.dead_letter_refresh_seconds
+        )
 
     @property
     def config(self) -> KafkaConfig:
@@ -156,10 +162,12 @@ class KafkaQueue:
         if self._consumer is not None:
             await self._consumer.start()
         self._started = True
+        self._dead_count.start()
 
     async def stop(self, timeout_seconds: float = 10.0) -> bool:
         """Leave the group, flush the producer; False if messages were still in flight."""
         self._started = False
+        await self._dead_count.stop()
         if self._consumer is not None:
             await self._consumer.stop()
         self._handed.clear()
@@ -271,6 +279,7 @@ class KafkaQueue:
             self._producer, self._config, dead_letter_messages(rejected, now_ns=self._clock_ns())
         )
         self._metrics.dead_lettered(len(rejected))
+        self._dead_count.poke()
 
     async def _commit_through(self, highest: dict[int, int]) -> None:
         """Commit past ``highest`` per partition, but never past an unsettled entry."""
@@ -376,21 +385,29 @@ class KafkaQueue:
         return EventPage(events=[], next_after=None)
 
     async def status(self, *, backend: str = "", backend_ok: bool | None = None) -> OutboxStatus:
-        """Lag (as pending events), forward rate and last error of this member."""
+        """Lag (as pending events), forward rate and last error of this member, and the
+        dead letters not replayed (a producing queue just started, such as the CLI's,
+        waits a little for their first count; a forwarder never waits)."""
+        if self._role == "produce":
+            await self._dead_count.first_attempt(_FIRST_COUNT_SECONDS)
         return self.status_sync(backend=backend, backend_ok=backend_ok)
 
     def status_sync(self, *, backend: str = "", backend_ok: bool | None = None) -> OutboxStatus:
-        """:meth:`status` from what is known locally; no network call."""
+        """:meth:`status` from what is known locally (the dead letters as last counted
+        in the background, :mod:`.deadcount`); no network call. Safe on another
+        thread (``stats-service forward``'s ``/metrics``): it reads copies."""
         now = self._clock_ns()
         cutoff = now - 60 * 1_000_000_000
-        pairs = zip(self._forwarded_ns, self._forwarded_counts, strict=True)
+        # Copies, each taken at once; the two lists may differ by the append in flight.
+        stamps, sizes = list(self._forwarded_ns), list(self._forwarded_counts)
+        pairs = zip(stamps, sizes, strict=False)
         recent = sum(count for stamp, count in pairs if stamp >= cutoff)
         error = self._last_error
         counts = OutboxCounts(
-            pending_events=len(self._handed) + sum(self._lag.values()),
+            pending_events=len(self._handed) + sum(dict(self._lag).values()),
             pending_bytes=0,
             oldest_pending_accepted_ns=None,
-            dead_letters=0,
+            dead_letters=self._dead_count.value,
             forwarded_last_minute=recent,
             last_forward_ns=self._last_forward_ns,
             last_error=None if error is None else error[0],
@@ -411,9 +428,7 @@ class KafkaQueue:
     def _dead_letters(self) -> DeadLetters:
         if not self._started:
             raise QueueUnavailable("the Kafka queue is not open")
-        return DeadLetters(
-            KafkaDeadLetterTopic(self._config, self._producer), clock_ns=self._clock_ns
-        )
+        return DeadLetters(self._dead_topic, clock_ns=self._clock_ns)
 
     async def deadletters(self, limit: int = 100) -> list[DeadLetter]:
         """The oldest ``limit`` dead letters not replayed yet (see :mod:`.replay`)."""
@@ -422,4 +437,7 @@ class KafkaQueue:
     async def replay(self, event_ids: Sequence[str] | None = None) -> int:
         """Put dead letters (all, or these) back on the events topic and tombstone them;
         how many (a second replay finds them replayed)."""
-        return await self._dead_letters().replay(event_ids)
+        replayed = await self._dead_letters().replay(event_ids)
+        if replayed:
+            self._dead_count.poke()
+        return replayed

@@ -161,6 +161,9 @@ class MemoryDeadLetterTopic:
     async def scan(self) -> list[DeadRecord]:
         return list(self.records)
 
+    async def watermarks(self) -> dict[int, tuple[int, int]]:
+        return {0: (0, len(self.records))} if self.records else {}
+
     async def produce_events(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
         self.events.extend(messages)
 
