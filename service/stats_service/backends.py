@@ -59,6 +59,7 @@ def kafka_config(settings: Settings) -> KafkaConfig:
         produce_timeout_seconds=settings.kafka_produce_timeout_seconds,
         stream_retain_events=settings.kafka_stream_retain_events,
         dead_letter_refresh_seconds=settings.kafka_dead_letter_refresh_seconds,
+        read_your_writes_events=settings.kafka_read_your_writes_events,
     )
 
 

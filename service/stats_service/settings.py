@@ -237,6 +237,13 @@ class Settings:
         default=30.0,
         metadata=_doc("kafka: how often each process recounts the dead letters for its status."),
     )
+    kafka_read_your_writes_events: int = field(
+        default=10_000,
+        metadata=_doc(
+            "kafka: newest events a replica produced that it reads back before they are "
+            "forwarded; 0: none."
+        ),
+    )
     kafka_monitor_results_topic: str = field(
         default="",
         metadata=_doc(

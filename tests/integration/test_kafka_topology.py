@@ -162,3 +162,38 @@ def test_a_replica_reads_an_event_once_it_is_forwarded(
         return got.status_code == 200
 
     wait_for(found, 30, "the event readable through the replica")
+
+
+def test_the_replica_that_took_a_write_reads_it_before_it_is_forwarded(
+    topology: KafkaTopology, influxd: InfluxDServer, influx_database: str
+) -> None:
+    writer, other = topology.add_replica(), topology.add_replica()
+    headers = {"Authorization": f"Token {topology.token()}"}
+    event_id = f"ryw-{uuid.uuid4().hex[:8]}"
+    name = f"read.now.{uuid.uuid4().hex[:6]}"
+    body: dict[str, Any] = {"event": name, "uid": "u", "event_id": event_id}
+    posted = httpx.post(f"{writer.url}/log/event", json=body, headers=headers, timeout=30)
+    assert posted.status_code == 200, posted.text
+    # No forwarder runs: only the replica that produced it can know it.
+    got = httpx.get(f"{writer.url}/log/event/{event_id}", headers=headers, timeout=10)
+    assert got.status_code == 200, got.text
+    assert got.json()["event_id"] == event_id
+    window = httpx.get(
+        f"{writer.url}/log/events", params={"event": name}, headers=headers, timeout=10
+    )
+    assert [e["event_id"] for e in window.json()["events"]] == [event_id]
+    elsewhere = httpx.get(f"{other.url}/log/event/{event_id}", headers=headers, timeout=10)
+    assert elsewhere.status_code == 404
+
+    topology.add_forwarder()
+
+    def everywhere_once() -> bool:
+        there = httpx.get(f"{other.url}/log/event/{event_id}", headers=headers, timeout=10)
+        return there.status_code == 200 and influx_ids(influxd.url, influx_database) == [event_id]
+
+    wait_for(everywhere_once, 60, "the event forwarded and read on the other replica")
+    merged = httpx.get(
+        f"{writer.url}/log/events", params={"event": name}, headers=headers, timeout=10
+    )
+    assert [e["event_id"] for e in merged.json()["events"]] == [event_id]  # not twice
+    assert merged.json()["events"][0]["time"] == got.json()["time"]

@@ -25,7 +25,7 @@ from stats_service.delivery.queue import (
 from stats_service.errors import InvalidEvent, ServiceUnavailable
 from stats_service.events.model import Event
 from stats_service.events.query import EventPage, EventQuery
-from stats_service.sqlite.rows import encode_body, indexed_uid
+from stats_service.sqlite.rows import encode_body
 from stats_service.storage.influx.series import series_hash
 
 __all__ = ["MemoryQueue"]
@@ -228,7 +228,11 @@ class MemoryQueue:
             raise ValueError("query limit must be at least 1")
         self._require_open()
         found = sorted(
-            (e.event for e in self._entries.values() if e.state == "pending" and _in(e, query)),
+            (
+                e.event
+                for e in self._entries.values()
+                if e.state == "pending" and query.matches(e.event)
+            ),
             key=lambda event: (event.time_ns, event.event_id),
         )
         return EventPage.of_candidates(found[: query.limit + 1], query.limit)
@@ -295,16 +299,3 @@ class MemoryQueue:
     def _require_open(self) -> None:
         if not self._open:
             raise ServiceUnavailable("the outbox is not open")
-
-
-def _in(entry: _Entry, query: EventQuery) -> bool:
-    event = entry.event
-    if not query.since_ns <= event.time_ns < query.until_ns:
-        return False
-    if query.after is not None and (event.time_ns, event.event_id) <= query.after:
-        return False
-    if query.measurement is not None and event.measurement != query.measurement:
-        return False
-    if query.event is not None and event.tags.get("event") != query.event:
-        return False
-    return query.uid is None or indexed_uid(event.fields) == query.uid

@@ -25,6 +25,22 @@ class EventQuery:
     measurement: str | None = None
     after: tuple[int, str] | None = None
 
+    def matches(self, event: Event) -> bool:
+        """Whether ``event`` is in the window, after the cursor and passes every filter
+        (``uid`` is the ``uid`` field when it is a string, as stores index it)."""
+        if not self.since_ns <= event.time_ns < self.until_ns:
+            return False
+        if self.after is not None and (event.time_ns, event.event_id) <= self.after:
+            return False
+        if self.measurement is not None and event.measurement != self.measurement:
+            return False
+        if self.event is not None and event.tags.get("event") != self.event:
+            return False
+        if self.uid is None:
+            return True
+        uid = event.fields.get("uid")
+        return isinstance(uid, str) and uid == self.uid
+
 
 @dataclass(frozen=True, slots=True)
 class EventPage:

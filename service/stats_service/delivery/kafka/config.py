@@ -35,6 +35,9 @@ class KafkaConfig:
     stream_retain_events: int = 10_000
     """How many of the newest events a replica keeps for the live stream to resume from."""
     dead_letter_refresh_seconds: float = 30.0
+    read_your_writes_events: int = 10_000
+    """How many of its newest produced events a replica answers reads from before they
+    are forwarded (0: none)."""
     """How often a process counts the dead letters not replayed (for its status)."""
 
     def _common(self) -> dict[str, Any]:

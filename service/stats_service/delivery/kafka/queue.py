@@ -4,7 +4,7 @@ One class, two roles:
 
 * ``produce`` (every API replica): ``append`` produces the batch and returns
   once the brokers acknowledged every message; it never forwards
-  (its forwarding lease is never granted) and holds nothing to read;
+  (its forwarding lease is never granted);
 * ``forward`` (``stats-service forward``): a consumer-group member. The
   forwarder of :mod:`stats_service.delivery.forwarder` drains it as it drains
   the outbox: ``next_batch`` hands out consumed messages as entries (``seq``
@@ -16,9 +16,10 @@ One class, two roles:
 The live stream does not read the queue: :meth:`KafkaQueue.live_log` opens
 a tail of the topic for it (:mod:`.tail`).
 
-What is readable before forwarding: nothing. ``get_pending`` and
-``query_pending`` find no events, so ``GET /log/event/{id}`` answers from the
-backend once the event is forwarded (typically within the linger time).
+What is readable before forwarding: what this replica produced lately
+(:mod:`.recent`). ``get_pending`` and ``query_pending`` answer from it, so the
+replica that took a write reads it right after the ``2xx``; other replicas
+read it from the backend once it is forwarded.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from stats_service.delivery.kafka.deadletter import (
 )
 from stats_service.delivery.kafka.lag import KafkaMetrics, NoKafkaMetrics
 from stats_service.delivery.kafka.producer import EventProducer
+from stats_service.delivery.kafka.recent import RecentWrites
 from stats_service.delivery.kafka.replay import DeadLetters
 from stats_service.delivery.kafka.tail import KafkaTail
 from stats_service.delivery.kafka.tail_reader import TopicTail
@@ -128,6 +130,7 @@ class KafkaQueue:
         self._handed: dict[int, _Handed] = {}  # seq -> entry, in order handed out
         # (partition, offset) -> a message that is no event, until its dead letter is acknowledged
         self._undecodable: dict[tuple[int, int], _Refused] = {}
+        self._recent = RecentWrites(config.read_your_writes_events)
         self._next_seq = 0
         self._lag: dict[int, int] = {}
         self._forwarded_ns: list[int] = []
@@ -193,6 +196,7 @@ class KafkaQueue:
         started = time.monotonic()
         await self._producer.produce(self._config.topic, messages)
         self._metrics.produced(len(messages), time.monotonic() - started)
+        self._recent.add(messages)
         return Appended(inserted=len(messages), pending_events=0, pending_bytes=0)
 
     # -- the forwarder's steps ---------------------------------------------------
@@ -377,12 +381,12 @@ class KafkaQueue:
         return KafkaTail(TopicTail(self._config), retain_events=self._config.stream_retain_events)
 
     async def get_pending(self, event_id: str) -> Event | None:
-        """Nothing is readable before it is forwarded (see the module docstring)."""
-        return None
+        """The event if this replica produced it lately (:mod:`.recent`), else None."""
+        return self._recent.get(event_id)
 
     async def query_pending(self, query: EventQuery) -> EventPage:
-        """No pending events are readable in Kafka mode: an empty page."""
-        return EventPage(events=[], next_after=None)
+        """This replica's lately produced events in the window (:mod:`.recent`)."""
+        return self._recent.query(query)
 
     async def status(self, *, backend: str = "", backend_ok: bool | None = None) -> OutboxStatus:
         """Lag (as pending events), forward rate and last error of this member, and the
