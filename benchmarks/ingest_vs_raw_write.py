@@ -294,7 +294,7 @@ def run(
                 peer = telegraf_figures(lines, telegraf)
     ratio = service.points_per_s / raw.points_per_s
     bound = cpu_bound_ratio(raw, service)
-    log(f"ratio end to end / raw:        {ratio:10.2f}  (target >= 0.6)")
+    log(f"ratio end to end / raw:        {ratio:10.2f}  (target >= 0.3)")
     log(
         f"CPU per point, µs: influxd {raw.influxd_cpu_us:.1f} raw, "
         f"{service.influxd_cpu_us:.1f} end to end; service {service.service_cpu_us:.1f}; "

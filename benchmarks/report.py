@@ -70,7 +70,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
 
 TARGETS: Mapping[str, tuple[str, float]] = {
     "single_event.ratio": (">=", 1.0),
-    "batch_ingest.ratio": (">=", 0.7),
+    "batch_ingest.ratio": (">=", 0.3),
     "batch_ingest.lineprotocol_ratio": (">=", 0.5),
     "batch_ingest.lineprotocol_service_cpu_vs_influxd": ("<=", 2.0),
     "batch_ingest.lineprotocol_vs_telegraf": (">=", 0.8),
