@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry
 
-from benchmarks.servers import REPO_ROOT
+from benchmarks.servers import REPO_ROOT, free_port
 from stats_service.monitors.checker import Checker
 from stats_service.monitors.metrics import MonitorMetrics
 from stats_service.monitors.model import CheckResult, Monitor, MonitorSpec
@@ -51,14 +51,6 @@ __all__ = ["main", "run", "table"]
 MONITORS = 1000
 CONCURRENCY = 100
 _DAY = 86_400
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _monitors(url: str, interval: int = 5) -> list[Monitor]:
@@ -340,7 +332,7 @@ def table(figures: dict[str, Any]) -> str:
 
 
 def _start_site() -> tuple[subprocess.Popen[str], str]:
-    port = _free_port()
+    port = free_port()
     site = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.monitor_site", str(port)],
         cwd=REPO_ROOT,

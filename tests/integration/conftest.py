@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from influx_fixtures import influx_database, influxd  # noqa: F401 - fixtures for every integration test
-from kafka_fixtures import kafka_broker, kafka_topic  # noqa: F401 - the Kafka tests' fixtures
+from kafka_fixtures import kafka_broker, kafka_topic, kafka_topologies  # noqa: F401 - the Kafka tests' fixtures
 from monitor_fixtures import expiring_certificate, tls_website, website  # noqa: F401 - monitor tests
 from postgres import postgres_database, postgres_server  # noqa: F401 - PostgreSQL tests
 from service_process import LiveService, ServiceProcess

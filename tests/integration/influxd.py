@@ -10,15 +10,14 @@ while and bring it back as it was.
 from __future__ import annotations
 
 import shutil
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from server_process import ServerProcess
+from server_process import ServerProcess, free_port
 
-__all__ = ["InfluxDServer", "InfluxDStartError", "find_free_port", "influxd_executable"]
+__all__ = ["InfluxDServer", "InfluxDStartError", "influxd_executable"]
 
 _CONFIG_TEMPLATE = """\
 reporting-disabled = true
@@ -93,14 +92,6 @@ def influxd_executable() -> str | None:
     return shutil.which("influxd")
 
 
-def find_free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class InfluxDServer(ServerProcess):
     """One ``influxd`` process on loopback with its own config and data under ``root``."""
 
@@ -118,8 +109,8 @@ class InfluxDServer(ServerProcess):
         self.auth_enabled = auth_enabled
         self.startup_timeout_seconds = startup_timeout_seconds
         self.stop_timeout_seconds = stop_timeout_seconds
-        self.http_port = find_free_port()
-        self.rpc_port = find_free_port()
+        self.http_port = free_port()
+        self.rpc_port = free_port()
         self.config_path = root / "influxdb.conf"
         self.log_path = root / "influxd.log"
 

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-from server_process import ServerProcess
+from server_process import ServerProcess, free_port
 
 __all__ = [
     "KafkaBroker",
@@ -96,13 +96,6 @@ def java_executable() -> str | None:
     return shutil.which("java")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class KafkaBroker(ServerProcess):
     """One combined broker+controller JVM on loopback with its data under ``root``."""
 
@@ -125,8 +118,8 @@ class KafkaBroker(ServerProcess):
         self.startup_timeout_seconds = startup_timeout_seconds
         self.stop_timeout_seconds = stop_timeout_seconds
         self.ready_poll_seconds = 0.1
-        self.port = _free_port()
-        self.controller_port = _free_port()
+        self.port = free_port()
+        self.controller_port = free_port()
         self.cluster_id = str(uuid.UUID(bytes=uuid.uuid4().bytes))
         self.properties_path = root / "server.properties"
         self.log_path = root / "kafka.log"

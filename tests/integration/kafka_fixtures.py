@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from influxd import InfluxDServer
 from kafka_broker import KafkaBroker, java_executable, kafka_classpath, kafka_classpath_file
+from kafka_topology import KafkaTopology, kafka_env
 
-__all__ = ["kafka_broker", "kafka_topic", "require_kafka"]
+__all__ = ["kafka_broker", "kafka_topic", "kafka_topologies", "require_kafka"]
 
 
 def require_kafka() -> tuple[str, str]:
@@ -49,3 +52,33 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 def kafka_topic() -> str:
     """A topic name no other test uses (created on first produce, 4 partitions)."""
     return f"stats-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def kafka_topologies(
+    tmp_path: Path,
+    kafka_broker: KafkaBroker,
+    kafka_topic: str,
+    influxd: InfluxDServer,
+    influx_database: str,
+) -> Iterator[Callable[..., KafkaTopology]]:
+    """Makes topologies (no process started yet) on the session broker, this test's
+    topic and InfluxDB database; ``overrides`` are settings. All are stopped after."""
+    made: list[KafkaTopology] = []
+
+    def make(**overrides: object) -> KafkaTopology:
+        env = kafka_env(
+            bootstrap=kafka_broker.bootstrap_servers,
+            topic=kafka_topic,
+            influx_url=influxd.url,
+            database=influx_database,
+            **overrides,
+        )
+        made.append(KafkaTopology(root=tmp_path / f"topology-{len(made)}", env=env))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for topology in made:
+            topology.stop()

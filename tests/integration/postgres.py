@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from server_process import free_port
 
 __all__ = ["PostgresServer", "postgres_database", "postgres_server"]
 
@@ -38,12 +39,6 @@ def _bin_dir() -> Path | None:
     return versions[0] / "bin" if versions else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class PostgresServer:
     """One PostgreSQL cluster in ``base``; ``url(database)`` for libpq."""
 
@@ -52,7 +47,7 @@ class PostgresServer:
         self.base = base
         self.data = base / "data"
         self.sockets = base / "sockets"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = _RUN_AS if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         self._process: subprocess.Popen[bytes] | None = None
 

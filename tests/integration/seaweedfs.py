@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from influxd import find_free_port
+from server_process import free_port
 
 __all__ = ["SeaweedFS", "SeaweedFSStartError", "weed_executable"]
 
@@ -51,11 +51,11 @@ class SeaweedFS:
         self.executable = executable
         self.startup_timeout_seconds = startup_timeout_seconds
         self.ports = {
-            name: find_free_port()
+            name: free_port()
             for name in ("master", "volume", "filer", "s3", "master_grpc", "volume_grpc")
         }
-        self.ports["filer_grpc"] = find_free_port()
-        self.ports["s3_grpc"] = find_free_port()
+        self.ports["filer_grpc"] = free_port()
+        self.ports["s3_grpc"] = free_port()
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
         self.log_path = root / "weed.log"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from server_process import ServerProcess
+from server_process import ServerProcess, free_port
 
 __all__ = ["LiveService", "ServiceProcess", "free_port", "uvicorn_workers_command"]
 
@@ -43,14 +42,6 @@ def uvicorn_workers_command(port: int, workers: int) -> list[str]:
         "--http",
         "stats_service.api.protocols:JsonErrorsProtocol",
     ]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _cli() -> list[str]:

@@ -11,41 +11,23 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from influxd import InfluxDServer
-from kafka_broker import KafkaBroker
-from kafka_topology import KafkaTopology, kafka_env
+from kafka_topology import KafkaTopology
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb, pytest.mark.kafka]
 
 
 @pytest.fixture
-def topology(
-    tmp_path: Path,
-    kafka_broker: KafkaBroker,
-    kafka_topic: str,
-    influxd: InfluxDServer,
-    influx_database: str,
-) -> Iterator[KafkaTopology]:
-    env = kafka_env(
-        bootstrap=kafka_broker.bootstrap_servers,
-        topic=kafka_topic,
-        influx_url=influxd.url,
-        database=influx_database,
-        kafka_dead_letter_refresh_seconds=0.5,
-    )
-    topo = KafkaTopology(root=tmp_path, env=env)
-    try:
-        topo.add_replica()
-        topo.add_forwarder()
-        yield topo
-    finally:
-        topo.stop()
+def topology(kafka_topologies: Callable[..., KafkaTopology]) -> KafkaTopology:
+    topo = kafka_topologies(kafka_dead_letter_refresh_seconds=0.5)
+    topo.add_replica()
+    topo.add_forwarder()
+    return topo
 
 
 def _query(influxd: InfluxDServer, database: str, statement: str) -> list[list[Any]]:

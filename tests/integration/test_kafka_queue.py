@@ -219,10 +219,10 @@ def test_a_point_influxdb_refuses_goes_to_the_dead_letter_topic_and_the_rest_fol
 
 def test_append_without_a_broker_raises_queue_unavailable(tmp_path: Any) -> None:
     # No broker listens on this port: the produce times out and nothing is acknowledged.
-    from kafka_broker import _free_port  # noqa: PLC0415 - a port nobody listens on
+    from server_process import free_port  # noqa: PLC0415 - a port nobody listens on
 
     cfg = KafkaConfig(
-        bootstrap_servers=f"127.0.0.1:{_free_port()}", topic="t", produce_timeout_seconds=1.0
+        bootstrap_servers=f"127.0.0.1:{free_port()}", topic="t", produce_timeout_seconds=1.0
     )
 
     async def scenario() -> QueueUnavailable:

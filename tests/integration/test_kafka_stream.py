@@ -10,15 +10,12 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-from influxd import InfluxDServer
-from kafka_broker import KafkaBroker
-from kafka_topology import KafkaTopology, kafka_env
+from kafka_topology import KafkaTopology
 from sse_frames import Frame, frames
 
 pytestmark = [pytest.mark.integration, pytest.mark.influxdb, pytest.mark.kafka]
@@ -27,27 +24,11 @@ _FAST = {"stream_poll_interval_seconds": 0.02, "stream_heartbeat_seconds": 0.3}
 
 
 @pytest.fixture
-def replicas(
-    tmp_path: Path,
-    kafka_broker: KafkaBroker,
-    kafka_topic: str,
-    influxd: InfluxDServer,
-    influx_database: str,
-) -> Iterator[tuple[KafkaTopology, str]]:
-    env = kafka_env(
-        bootstrap=kafka_broker.bootstrap_servers,
-        topic=kafka_topic,
-        influx_url=influxd.url,
-        database=influx_database,
-        **_FAST,
-    )
-    topology = KafkaTopology(root=tmp_path, env=env)
-    try:
-        topology.add_replica()
-        topology.add_replica()
-        yield topology, topology.token()
-    finally:
-        topology.stop()
+def replicas(kafka_topologies: Callable[..., KafkaTopology]) -> tuple[KafkaTopology, str]:
+    topology = kafka_topologies(**_FAST)
+    topology.add_replica()
+    topology.add_replica()
+    return topology, topology.token()
 
 
 def _post(url: str, token: str, name: str) -> str:

@@ -16,15 +16,14 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from influxd import InfluxDServer
 from kafka_broker import KafkaBroker
-from kafka_topology import EventLoad, KafkaTopology, influx_ids, kafka_env, wait_for
+from kafka_topology import EventLoad, KafkaTopology, influx_ids, wait_for
 
 from stats_client import Analytics
 
@@ -34,24 +33,8 @@ EVENTS = int(os.environ.get("STATS_TEST_KAFKA_EVENTS", "200000"))
 
 
 @pytest.fixture
-def topology(
-    tmp_path: Path,
-    kafka_broker: KafkaBroker,
-    kafka_topic: str,
-    influxd: InfluxDServer,
-    influx_database: str,
-) -> Iterator[KafkaTopology]:
-    env = kafka_env(
-        bootstrap=kafka_broker.bootstrap_servers,
-        topic=kafka_topic,
-        influx_url=influxd.url,
-        database=influx_database,
-    )
-    topo = KafkaTopology(root=tmp_path, env=env)
-    try:
-        yield topo
-    finally:
-        topo.stop()
+def topology(kafka_topologies: Callable[..., KafkaTopology]) -> KafkaTopology:
+    return kafka_topologies()
 
 
 @pytest.mark.slow

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import time
 
 import pytest
 from fake_website import FakeWebsite, SelfSignedCertificate
+from server_process import free_port
 
 from stats_service.monitors.checker import Checker
 from stats_service.monitors.model import CheckResult, Monitor, MonitorSpec, Reason
@@ -34,12 +34,6 @@ def check(target: Monitor, **options: object) -> CheckResult:
             await checker.aclose()
 
     return asyncio.run(run())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_a_good_response_is_ok_with_status_and_latency(website: FakeWebsite):

@@ -147,12 +147,12 @@ def test_wrong_credentials_are_refused_without_showing_them(seaweedfs, s3_bucket
 
 
 def test_an_unreachable_endpoint_fails_within_the_timeouts():
-    from influxd import find_free_port  # noqa: PLC0415
+    from server_process import free_port  # noqa: PLC0415
 
     storage = S3Storage(
         S3Config(
             bucket="exports",
-            endpoint=f"http://127.0.0.1:{find_free_port()}",
+            endpoint=f"http://127.0.0.1:{free_port()}",
             access_key="a",
             secret_key="b",
             connect_timeout_seconds=0.5,
