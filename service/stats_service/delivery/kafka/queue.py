@@ -196,7 +196,7 @@ class KafkaQueue:
         started = time.monotonic()
         await self._producer.produce(self._config.topic, messages)
         self._metrics.produced(len(messages), time.monotonic() - started)
-        self._recent.add(messages)
+        self._recent.add(events, messages)
         return Appended(inserted=len(messages), pending_events=0, pending_bytes=0)
 
     # -- the forwarder's steps ---------------------------------------------------

@@ -24,7 +24,7 @@ def _event(number: int, *, name: str = "page.view", uid: str = "u1") -> Event:
 
 def _kept(*events: Event, capacity: int = 100) -> RecentWrites:
     recent = RecentWrites(capacity)
-    recent.add([encode_event(event) for event in events])
+    recent.add(events, [encode_event(event) for event in events])
     return recent
 
 
@@ -42,7 +42,7 @@ def test_only_the_newest_are_kept() -> None:
     assert len(recent) == 4
     assert recent.get("ev-0005") is None
     assert recent.get("ev-0006") is not None
-    recent.add([encode_event(_event(20))])
+    recent.add([_event(20)], [encode_event(_event(20))])
     assert recent.get("ev-0006") is None
     assert [e.event_id for e in recent.query(EventQuery(0, 2**62, 10)).events] == [
         "ev-0007",
