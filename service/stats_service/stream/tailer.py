@@ -178,6 +178,9 @@ class Tailer:
     async def _run(self) -> None:
         empty_polls = 0
         while True:
+            if not self._subscriptions:
+                await self._skip_to_head()
+                continue
             try:
                 page = await self._log.read_after(self._position, self._config.read_batch_events)
                 if not page:
@@ -199,6 +202,28 @@ class Tailer:
                 self._dispatch(page)
             if len(page) < self._config.read_batch_events:
                 await asyncio.sleep(self._config.poll_interval_seconds)
+
+    async def _skip_to_head(self) -> None:
+        """With nobody subscribed, follow the log's head instead of reading its entries.
+
+        Nothing would receive them, and decoding every accepted event costs
+        the ingest path CPU. A subscription made while the head is read opens
+        at the old position, so the position moves only if there is still none.
+        """
+        try:
+            head = await self._log.head()
+            self._failing = False
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 -- a failing log is retried, never fatal
+            if not self._failing:
+                _log.exception("reading the durable log for the stream failed; retrying")
+            self._failing = True
+            await asyncio.sleep(max(self._config.poll_interval_seconds, 0.5))
+            return
+        if not self._subscriptions:
+            self._position = head
+        await asyncio.sleep(self._config.poll_interval_seconds)
 
     async def _check_restart(self) -> None:
         head = await self._log.head()

@@ -9,6 +9,7 @@ from typing import TypeVar
 import pytest
 
 from stats_service.errors import Gone, InvalidInput, TooManyRequests
+from stats_service.storage.log import LogEntry
 from stats_service.storage.memory import MemoryStore
 from stats_service.stream import StreamConfig, StreamFilter, Tailer
 from stats_service.stream.subscription import Ended
@@ -168,3 +169,38 @@ def test_filters_combine_keys_and_alternate_values(make_event) -> None:
     assert not chosen.matches(make_event(event="a", uid="u2"))
     assert not chosen.matches(make_event(event="a", uid=7))
     assert StreamFilter.parse([("measurement", "m")]).matches(make_event(measurement="m"))
+
+
+class _CountingReads(MemoryStore):
+    """A memory log that counts the pages read from it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages_read = 0
+
+    async def read_after(self, seq: int, limit: int) -> list[LogEntry]:
+        self.pages_read += 1
+        return await super().read_after(seq, limit)
+
+
+def test_with_nobody_subscribed_the_log_is_followed_not_read(make_event) -> None:
+    async def scenario() -> None:
+        store = _CountingReads()
+        await store.open()
+        tailer = Tailer(store, _config(), _Counts())
+        await tailer.start()
+        await store.write([make_event(f"early{i}") for i in range(5)])
+        for _ in range(400):
+            if tailer.position >= 5:
+                break
+            await asyncio.sleep(0.005)
+        assert tailer.position == 5
+        assert store.pages_read == 0
+        subscription = tailer.subscribe("a", StreamFilter())
+        await store.write([make_event(f"late{i}") for i in range(4)])
+        # Live from where it joined: nothing accepted before it, everything after.
+        assert await _take(subscription, 4) == [f"late{i}" for i in range(4)]
+        assert store.pages_read > 0
+        await tailer.stop()
+
+    _run(scenario)
